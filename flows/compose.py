@@ -1,0 +1,73 @@
+"""The DAG for one pair: decode -> locate -> embed -> index -> dtw -> spatial -> composite."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from tasks import composite, decode, dtw, embed, index, locate, spatial
+from vidkompy.device import probe_device
+from vidkompy.errors import AlignmentError
+from vidkompy.paths import plan_output
+from vidkompy.store import Artifact, Store
+from vidkompy.video_io import probe
+
+# Below this median NCC of fg against the bg region under it, fg is not taken to be part of bg.
+MIN_CONFIDENCE = 0.5
+STAGES = ("decode-bg", "decode-fg", "locate", "embed-bg", "embed-fg", "index", "dtw", "spatial", "composite")
+
+
+@flow(name="compose", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)
+def compose(
+    bg: str,
+    fg: str,
+    output: str | None = None,
+    border: int = 8,
+    blend: bool = False,
+    gpu: bool = True,
+    cache_dir: str | None = None,
+    weights: str | None = None,
+    write_video: bool = True,
+    force: bool = False,
+) -> dict:
+    """Overlay fg on bg; returns the alignment, the output path and what each stage did."""
+    out = plan_output(bg, fg, output) if write_video else None
+    bg_info, fg_info = probe(bg), probe(fg)
+    store = Store(cache_dir)
+    device = probe_device(gpu)
+    fg_size = (fg_info.width, fg_info.height)
+
+    bg_dec = decode.submit(bg, "bg", store)
+    fg_dec = decode.submit(fg, "fg", store)
+    region = locate.submit(bg_dec, fg_dec, store)
+    bg_emb = embed.submit(bg_dec, "bg", fg_size, region, store, device, weights)
+    fg_emb = embed.submit(fg_dec, "fg", fg_size, None, store, device, weights)
+    knn = index.submit(bg_emb, fg_emb, store, device)
+    path = dtw.submit(knn, bg_dec, fg_dec, store)
+    aligned = spatial.submit(path, region, bg_dec, fg_dec, bg, fg, store, device).result()
+    refs: dict[str, Artifact] = {
+        name: f.result()
+        for name, f in zip(STAGES, (bg_dec, fg_dec, region, bg_emb, fg_emb, knn, path), strict=False)
+    }
+    refs["spatial"] = aligned
+
+    a = aligned.attrs or {}
+    if a["confidence"] < MIN_CONFIDENCE and not force:
+        raise AlignmentError(
+            f"{fg}: does not look like a part of {bg} (confidence {a['confidence']:.2f} < {MIN_CONFIDENCE}); "
+            "use --force to compose anyway"
+        )
+    if out is not None:
+        refs["composite"] = composite.submit(bg, fg, str(out), aligned, store, border, blend).result()
+    frames = store.read("spatial", aligned.key)[0]["map"]
+    return {
+        "x": float(a["x"]),
+        "y": float(a["y"]),
+        "scale": float(a["scale"]),
+        "confidence": float(a["confidence"]),
+        "frames": [int(f) for f in frames],
+        "output": str(out) if out else None,
+        "device": device.name,
+        "computed": [name for name, r in refs.items() if r.computed],
+        "seconds": {name: round(r.seconds, 3) for name, r in refs.items() if r.computed},
+    }

@@ -1,0 +1,1 @@
+"""vidkompy: overlay a foreground video on the background it was cut from."""

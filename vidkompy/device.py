@@ -1,0 +1,74 @@
+"""The one decision about hardware: probed once, passed down as a value.
+
+Algorithms never ask "is there CUDA?"; they take a `Device` and use its array
+module, its torch device and its FAISS flag.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+log = logging.getLogger("vidkompy")
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str  # "cpu" or "cuda"
+    torch_device: str
+    faiss_gpu: bool
+    xp: ModuleType  # numpy or cupy, for the FFT work
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.name == "cuda"
+
+    def to_numpy(self, a: object) -> np.ndarray:
+        return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+CPU = Device("cpu", "cpu", False, np)
+_cache: dict[bool, Device] = {}
+
+
+def probe_device(gpu: bool = True) -> Device:
+    """Use a GPU when asked and one is there; otherwise say so once and use the CPU."""
+    if gpu in _cache:
+        return _cache[gpu]
+    device = CPU
+    if gpu:
+        device = _probe_gpu()
+        if device is CPU:
+            log.info("no CUDA GPU found: running on the CPU")
+    _cache[gpu] = device
+    return device
+
+
+def _probe_gpu() -> Device:
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return CPU
+    except ImportError:
+        return CPU
+    xp: ModuleType = np
+    try:
+        import cupy
+
+        if cupy.cuda.is_available():
+            xp = cupy
+    except ImportError:
+        pass
+    faiss_gpu = False
+    try:
+        import faiss
+
+        # Moving an index to "all GPUs" when there are none silently gives an empty index.
+        faiss_gpu = hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0
+    except ImportError:
+        pass
+    return Device("cuda", "cuda", faiss_gpu, xp)

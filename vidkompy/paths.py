@@ -1,0 +1,30 @@
+"""Where the output goes, and the checks that keep inputs safe from it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vidkompy.errors import OutputError
+
+
+def default_output(bg: str | os.PathLike, fg: str | os.PathLike) -> Path:
+    """``{bg_stem}_overlay_{fg_stem}.mp4`` in the working directory."""
+    return Path.cwd() / f"{Path(bg).stem}_overlay_{Path(fg).stem}.mp4"
+
+
+def plan_output(bg: str | os.PathLike, fg: str | os.PathLike, output: str | os.PathLike | None) -> Path:
+    """The output path, refused when it would overwrite an input or cannot be written."""
+    out = Path(output) if output else default_output(bg, fg)
+    out = out.expanduser().absolute()
+    for src in (bg, fg):
+        s = Path(src).expanduser().absolute()
+        if out == s or (out.exists() and s.exists() and out.samefile(s)):
+            raise OutputError(out, "output path is an input file; refusing to overwrite it")
+    if out.is_dir():
+        raise OutputError(out, "output path is a directory")
+    if not out.parent.is_dir():
+        raise OutputError(out, "output folder does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise OutputError(out, "output folder is not writable")
+    return out
