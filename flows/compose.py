@@ -8,9 +8,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from tasks import composite, decode, dtw, embed, index, locate, spatial
 from vidkompy.device import probe_device
 from vidkompy.errors import AlignmentError
-from vidkompy.paths import plan_output
+from vidkompy.paths import check_inputs
 from vidkompy.store import Artifact, Store
-from vidkompy.video_io import probe
 
 # Below this median NCC of fg against the bg region under it, fg is not taken to be part of bg.
 MIN_CONFIDENCE = 0.5
@@ -31,8 +30,7 @@ def compose(
     force: bool = False,
 ) -> dict:
     """Overlay fg on bg; returns the alignment, the output path and what each stage did."""
-    out = plan_output(bg, fg, output) if write_video else None
-    bg_info, fg_info = probe(bg), probe(fg)
+    _, fg_info, out = check_inputs(bg, fg, output, write_video)
     store = Store(cache_dir)
     device = probe_device(gpu)
     fg_size = (fg_info.width, fg_info.height)

@@ -18,6 +18,7 @@ import numpy as np
 
 from vidkompy.device import CPU, Device
 from vidkompy.resample import rescale
+from vidkompy.spatial import RegionGrid
 
 log = logging.getLogger("vidkompy")
 
@@ -139,7 +140,7 @@ def fallback_embedding(frames: np.ndarray) -> np.ndarray:
     return (emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-6)).astype(np.float32)
 
 
-def embedding_grid(fg_size: tuple[int, int], width: int = EMBED_WIDTH) -> "RegionGrid":
+def embedding_grid(fg_size: tuple[int, int], width: int = EMBED_WIDTH) -> RegionGrid:
     """The small grid over fg on which both videos are embedded (64 px wide by default)."""
     from vidkompy.spatial import RegionGrid
 

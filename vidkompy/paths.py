@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 from vidkompy.errors import OutputError
+from vidkompy.models import VideoInfo
+from vidkompy.video_io import probe
 
 
 def default_output(bg: str | os.PathLike, fg: str | os.PathLike) -> Path:
@@ -28,3 +30,11 @@ def plan_output(bg: str | os.PathLike, fg: str | os.PathLike, output: str | os.P
     if not os.access(out.parent, os.W_OK):
         raise OutputError(out, "output folder is not writable")
     return out
+
+
+def check_inputs(bg: str | os.PathLike, fg: str | os.PathLike, output: str | os.PathLike | None,
+                 write_video: bool = True) -> tuple[VideoInfo, VideoInfo, Path | None]:
+    """Every check that can fail before any work is done: both inputs readable, the output writable."""
+    bg_info, fg_info = probe(bg), probe(fg)
+    out = plan_output(bg, fg, output) if write_video else None
+    return bg_info, fg_info, out

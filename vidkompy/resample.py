@@ -82,7 +82,8 @@ def rescale(images: np.ndarray, factor: float) -> np.ndarray:
     return warp(images, gmap, out)
 
 
-def valid_mask(gmap: GridMap, out_shape: tuple[int, int], src_shape: tuple[int, int], margin: float = 0.5) -> np.ndarray:
+def valid_mask(gmap: GridMap, out_shape: tuple[int, int], src_shape: tuple[int, int],
+               margin: float = 0.5) -> np.ndarray:
     """Output pixels whose sample point lies inside the source picture."""
     h, w = out_shape
     ys = gmap.ay * np.arange(h) + gmap.cy

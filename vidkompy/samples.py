@@ -127,11 +127,13 @@ def make_pair(
     seed: int = 0,
     speed: float = 2.0,
     static: int = 0,
+    grade: tuple[float, float] = (1.0, 0.0),
 ) -> SamplePair:
     """Write ``NAME.bg.mp4`` and ``NAME.fg.mp4`` into ``folder`` and return the truth.
 
     ``region`` is (x, y, w, h) in bg pixels; ``fg_size`` resizes that crop (a
-    scaled fg); ``trim`` cuts seconds from fg's start and end.
+    scaled fg); ``trim`` cuts seconds from fg's start and end; ``grade`` is fg's
+    (gain, offset) against bg, as a colourist's change would be.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -142,7 +144,8 @@ def make_pair(
     bg_rate, fg_rate = as_fraction(bg_fps), as_fraction(fg_fps)
     t0, t1 = trim[0], seconds - trim[1]
     n_fg = int(math.floor((t1 - t0) * fg_fps + 1e-9))
-    truth = np.array([min(n_bg - 1, int(round((t0 + i / fg_fps) * bg_fps))) for i in range(n_fg)])
+    # the nearest source frame, ties rounded up consistently (round() alternates on exact halves)
+    truth = np.array([min(n_bg - 1, math.floor((t0 + i / fg_fps) * bg_fps + 0.5 + 1e-6)) for i in range(n_fg)])
 
     bg_path, fg_path = folder / f"{name}.bg.mp4", folder / f"{name}.fg.mp4"
     bg_out, bg_vs = _open_encoder(bg_path, bw, bh, bg_rate, bg_crf)
@@ -155,7 +158,10 @@ def make_pair(
         for packet in bg_vs.encode(frame):
             bg_out.mux(packet)
         while i < n_fg and truth[i] == k:
-            crop = av.VideoFrame.from_ndarray(np.ascontiguousarray(src[ry : ry + rh, rx : rx + rw]), "rgb24")
+            pixels = src[ry : ry + rh, rx : rx + rw]
+            if grade != (1.0, 0.0):
+                pixels = np.clip(grade[0] * pixels.astype(np.float32) + grade[1], 0, 255).astype(np.uint8)
+            crop = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), "rgb24")
             if (fw, fh) != (rw, rh):
                 crop = crop.reformat(width=fw, height=fh, interpolation="BICUBIC")
             crop.pts = i

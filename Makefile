@@ -1,0 +1,38 @@
+# One venv, reused while pyproject.toml is unchanged: torch alone is ~5.5 GB and a minute to install.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEMO   := demo
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: install install-gpu demo test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+# faiss-gpu-cu12 ships the same `faiss` module as faiss-cpu: one replaces the other.
+install-gpu: $(STAMP)
+	$(PY) -m pip uninstall --yes faiss-cpu
+	$(PY) -m pip install --quiet -e '.[gpu,dev]'
+
+demo: $(STAMP)
+	$(PY) -m vidkompy.samples $(DEMO)
+	PREFECT_HOME=$(CURDIR)/$(DEMO)/prefect $(VENV)/bin/vidkompy $(DEMO)/demo.bg.mp4 $(DEMO)/demo.fg.mp4 \
+		-o $(DEMO)/demo_overlay.mp4 --cache-dir $(DEMO)/cache
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) -m benchmarks $(if $(PEER),--peer,)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check vidkompy tasks flows tests benchmarks
+
+clean:
+	rm -rf $(DEMO) .pytest_cache

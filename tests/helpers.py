@@ -1,0 +1,46 @@
+"""Small readers the tests share."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+
+VIDKOMPY = str(Path(sys.executable).with_name("vidkompy"))
+
+# The cases of the pipeline issue: a re-timed, trimmed, re-encoded crop; a full-width band (top and
+# bottom edges of bg visible); a crop touching three edges (only its right edge visible).
+CASES = {
+    "crop": dict(region=(72, 40, 160, 120), bg_fps=25, fg_fps=30, trim=(0.4, 0.4)),
+    "band": dict(region=(0, 72, 320, 96), bg_fps=25, fg_fps=25, trim=(0.3, 0.5), seed=1),
+    "three_edges": dict(region=(0, 0, 240, 240), bg_fps=30, fg_fps=25, trim=(0.5, 0.2), seed=2),
+}
+
+
+
+
+def decode_all(path, fmt: str = "rgb24") -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format=fmt) for f in c.decode(video=0)]
+
+
+def timestamps(path) -> list[float]:
+    with av.open(str(path)) as c:
+        return [float(f.pts * f.time_base) for f in c.decode(video=0)]
+
+
+def stream_types(path) -> list[str]:
+    with av.open(str(path)) as c:
+        return [s.type for s in c.streams]
+
+
+def video_rate(path) -> float:
+    with av.open(str(path)) as c:
+        return float(c.streams.video[0].average_rate)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)

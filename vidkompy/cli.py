@@ -1,0 +1,187 @@
+"""The command line, and the one place in the library that reaches into flows/.
+
+Every user-caused failure ends as one line on stderr and an exit code
+(2 bad input, 3 output problem, 4 fg not found in bg, 130 interrupted);
+``-v`` shows tracebacks and Prefect's own log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from vidkompy.errors import VidkompyError
+from vidkompy.models import Alignment, ComposeResult, Geometry
+from vidkompy.paths import check_inputs
+
+log = logging.getLogger("vidkompy")
+
+COMMANDS = ("compose", "align")
+EPILOG = """\
+examples:
+  vidkompy bg.mp4 fg.mp4                      writes bg_overlay_fg.mp4 here
+  vidkompy bg.mp4 fg.mp4 -o out.mp4 --blend   feathers the edges where bg shows
+  vidkompy align bg.mp4 fg.mp4 --json         prints {"x", "y", "scale", "confidence", "frames"}
+
+commands: vidkompy [compose] BG FG ... (default), vidkompy align BG FG ...; `vidkompy align -h` for its options.
+
+exit codes: 0 ok, 1 other error, 2 bad input, 3 output problem, 4 fg not found in bg, 130 interrupted.
+Stages are cached under --cache-dir (default ~/.cache/vidkompy, or $VIDKOMPY_CACHE_DIR): a re-run
+with other --border/--blend only recomposes.
+"""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bg", help="background video: the full picture")
+    p.add_argument("fg", help="foreground video: a part of bg's picture, the master for timing and audio")
+    p.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=True,
+                   help="use a CUDA GPU (torch, FAISS, CuPy) when one is found (default: on)")
+    p.add_argument("--cache-dir", metavar="DIR", default=None,
+                   help="artifact store: a folder or fsspec URL (default: ~/.cache/vidkompy)")
+    p.add_argument("--weights", metavar="PATH", default=None,
+                   help="MobileNetV3-Small weights file (default: $VIDKOMPY_MOBILENET_WEIGHTS or torchvision's "
+                        "cache; without weights a weight-free embedding is used)")
+    p.add_argument("--force", action="store_true", help="compose even when fg does not look like part of bg")
+    p.add_argument("--json", action="store_true", help="print the alignment as one JSON object on stdout")
+    p.add_argument("-v", "--verbose", action="store_true", help="show detail, Prefect's log and tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidkompy", usage="vidkompy [compose|align] BG FG [options]",
+        description="Overlay a foreground video on the background video it shows part of: vidkompy finds "
+                    "where fg sits in bg (x, y, scale) and which bg frame matches each fg frame, then writes bg "
+                    "with fg laid over it, at fg's frame rate and timestamps, with fg's audio.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    c = sub.add_parser("compose", help="align and write the overlay (the default command)",
+                       usage="vidkompy [compose] BG FG [-o OUT] [--border N] [--blend] [options]",
+                       description=parser.description,
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(c)
+    c.add_argument("-o", "--output", metavar="OUT", default=None,
+                   help="output file (default: {bg_stem}_overlay_{fg_stem}.mp4 in the working directory)")
+    c.add_argument("--border", type=int, default=8, metavar="N",
+                   help="width in px of fg's edge zone that --blend feathers (default: 8)")
+    c.add_argument("--blend", action="store_true",
+                   help="feather fg's edges over bg, only on edges where bg is visible")
+    a = sub.add_parser("align", help="find the alignment only; no video is written")
+    _common(a)
+    return parser
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    argv = list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        argv = ["compose", "--help"]  # the main form, `vidkompy BG FG`, is the help people need
+    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
+        argv.insert(0, "compose")
+    elif argv and argv[0] in ("-v", "--verbose") and len(argv) > 1 and argv[1] not in COMMANDS:
+        argv.insert(0, "compose")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        raise SystemExit(2)
+    return args
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    """Prefect configures logging on import: set its levels first. It never writes to stdout."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Our errors are reported as one line; Prefect would print each one again with a traceback.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if verbose else "CRITICAL")
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("vidkompy: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+def run_flow(**params: object) -> dict:
+    """Run the compose flow in this process (embedded Prefect unless PREFECT_API_URL names a server)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from flows.compose import compose as compose_flow
+
+    # The heartbeat thread is joined in 1 s steps at the end of every flow call: ~1 s per run for
+    # crash detection that a process worker already provides.
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return compose_flow(**params)
+
+
+def to_result(summary: dict) -> ComposeResult:
+    import numpy as np
+
+    alignment = Alignment(Geometry(summary["x"], summary["y"], summary["scale"]), summary["confidence"],
+                          np.asarray(summary["frames"], dtype=np.int64))
+    return ComposeResult(alignment, summary["output"], summary["seconds"], tuple(summary["computed"]))
+
+
+def _install_progress() -> object | None:
+    if not sys.stderr.isatty():
+        return None
+    from vidkompy.progress_rich import RichReporter
+
+    reporter = RichReporter()
+    from vidkompy import progress
+
+    progress.set_reporter(reporter)
+    return reporter
+
+
+def _report(summary: dict, as_json: bool) -> None:
+    if as_json:
+        keys = ("x", "y", "scale", "confidence", "frames")
+        print(json.dumps({k: summary[k] for k in keys}))
+        return
+    n = len(summary["frames"])
+    where = f"x={summary['x']:.2f} y={summary['y']:.2f} scale={summary['scale']:.4f}"
+    line = f"fg at {where}, confidence {summary['confidence']:.3f}, {n} frames"
+    if summary.get("output"):
+        line = f"wrote {summary['output']}: {line}"
+    ran = ", ".join(f"{k} {v:.2f}s" for k, v in summary["seconds"].items()) or "nothing (all cached)"
+    print(line)
+    print(f"computed: {ran}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    _quiet_prefect(args.verbose)
+    _setup_logging(args.verbose)
+    reporter = _install_progress()
+    params: dict[str, object] = dict(bg=str(Path(args.bg)), fg=str(Path(args.fg)), gpu=args.gpu,
+                                     cache_dir=args.cache_dir, weights=args.weights, force=args.force)
+    if args.command == "compose":
+        params.update(output=args.output, border=args.border, blend=args.blend, write_video=True)
+    else:
+        params.update(write_video=False)
+    try:
+        # Fail in a second, before Prefect starts, on what can be checked up front.
+        check_inputs(args.bg, args.fg, getattr(args, "output", None), args.command == "compose")
+        summary = run_flow(**params)
+    except VidkompyError as exc:
+        if args.verbose:
+            raise
+        print(f"vidkompy: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("vidkompy: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if reporter is not None:
+            reporter.close()
+    _report(summary, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
