@@ -16,6 +16,8 @@ CASES = {
     "crop": dict(region=(72, 40, 160, 120), bg_fps=25, fg_fps=30, trim=(0.4, 0.4)),
     "band": dict(region=(0, 72, 320, 96), bg_fps=25, fg_fps=25, trim=(0.3, 0.5), seed=1),
     "three_edges": dict(region=(0, 0, 240, 240), bg_fps=30, fg_fps=25, trim=(0.5, 0.2), seed=2),
+    # fg larger than bg: the whole picture at 1.5x, which the overlay scales back to fit the canvas
+    "larger": dict(region=(0, 0, 320, 240), fg_size=(480, 360), bg_fps=25, fg_fps=30, seed=3),
 }
 
 

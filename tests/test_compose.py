@@ -67,3 +67,17 @@ def test_blend_feathers_only_visible_edges(tmp_path):
     assert top_strip > 15.0  # feathered into the darker bg
     assert middle < 3.0  # untouched (up to re-encoding noise) away from the visible edges
     assert left_edge < 3.0  # fg's left edge touches the canvas: no bg beside it, no ramp
+
+
+def test_fg_larger_than_bg_is_scaled_to_fit_the_canvas(samples, tmp_path):
+    pair = samples["larger"]
+    out = tmp_path / "out.mp4"
+    result = vidkompy.compose(pair.bg, pair.fg, out, gpu=False, cache_dir=tmp_path / "cache")
+    assert result.scale == pytest.approx(1.5, rel=0.01)
+    frames = decode_all(out)
+    bg0 = decode_all(pair.bg)[0]
+    assert frames[0].shape == bg0.shape
+    assert len(frames) == len(pair.frames)
+    # fg scaled back to bg's size covers the canvas: the output is fg's picture, not bg's
+    fg_small = [f[::3, ::3] for f in decode_all(pair.fg)]
+    assert psnr(frames[10][::2, ::2], fg_small[10][:120, :160]) > 25.0

@@ -98,10 +98,10 @@ def _work_pairs(bg: Thumbnails, fg: Thumbnails, pairs: list[tuple[int, int]]) ->
     return [FitPair(fg.frames[i], fg.factor, bg.frames[j], bg.factor) for i, j in pairs]
 
 
-def _fit(pairs: list[FitPair], start: Geometry) -> Geometry:
-    g = fit_geometry(pairs, start)
+def _fit(pairs: list[FitPair], start: Geometry, levels: int) -> Geometry:
+    g = fit_geometry(pairs, start, levels=levels)
     if abs(g.scale - 1.0) < SNAP_TO_UNSCALED:
-        g = fit_geometry(pairs, Geometry(g.x, g.y, 1.0), fit_scale=False)
+        g = fit_geometry(pairs, Geometry(g.x, g.y, 1.0), fit_scale=False, levels=1)
     return g
 
 
@@ -121,8 +121,9 @@ def refine_alignment(
     fg_grid = fg_on_grid(fg.frames, fg.full_size, grid)
     geometry = _phase_start(fg_grid, bg, located, grid, np.asarray(path), xp)
     match = _match(fg_grid, bg, geometry, grid, np.asarray(path), ratio)
-    for _ in range(max_rounds):
-        new = _fit(_work_pairs(bg, fg, _pairs(match, N_PAIRS)), geometry)
+    for round_ in range(max_rounds):
+        # coarse-to-fine only from the located start; later rounds start within a fraction of a pixel
+        new = _fit(_work_pairs(bg, fg, _pairs(match, N_PAIRS)), geometry, levels=3 if round_ == 0 else 1)
         moved = max(abs(new.x - geometry.x), abs(new.y - geometry.y),
                     abs(new.scale - geometry.scale) * fg.full_size[0] / new.scale)
         geometry = new
@@ -137,7 +138,7 @@ def refine_alignment(
         full = [FitPair(fg_full[i], (1.0, 1.0), bg_full[j], (1.0, 1.0))
                 for i, j in pairs if i in fg_full and j in bg_full]
         if full:
-            geometry = _fit(full, geometry)
+            geometry = _fit(full, geometry, levels=2)
             match = _match(fg_grid, bg, geometry, grid, match.path, ratio)
     confidence = float(np.clip(np.median(match.ncc), 0.0, 1.0))
     return Alignment(geometry, confidence, match.path.astype(np.int64), match.cost)

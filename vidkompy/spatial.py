@@ -18,10 +18,9 @@ from types import ModuleType
 
 import numpy as np
 from scipy import fft as sfft
-from scipy import ndimage
 
 from vidkompy.models import Geometry
-from vidkompy.resample import antialias, grid_map, rescale, valid_mask, warp
+from vidkompy.resample import antialias, axis_samples, grid_map, rescale, sample_grid, valid_mask, warp
 
 log = logging.getLogger("vidkompy")
 
@@ -42,39 +41,46 @@ class Located:
 # -- normalised cross-correlation -------------------------------------------------------------
 
 
-def _box_sums(stack: np.ndarray, th: int, tw: int) -> np.ndarray:
-    """Sums over every th x tw window of each image (summed-area tables)."""
-    c = np.cumsum(np.cumsum(stack, axis=-2, dtype=np.float64), axis=-1)
-    c = np.pad(c, [(0, 0)] * (c.ndim - 2) + [(1, 0), (1, 0)])
-    return c[..., th:, tw:] - c[..., :-th, tw:] - c[..., th:, :-tw] + c[..., :-th, :-tw]
+class NccSearch:
+    """Normalised cross-correlation of templates against a fixed stack of images.
+
+    Computed in the Fourier domain with window statistics from summed-area tables
+    (Lewis, "Fast Normalized Cross-Correlation", 1995). The images' spectra and
+    tables are computed once and reused for every template: the scale scan
+    correlates dozens of templates with the same bg thumbnails.
+    """
+
+    def __init__(self, images: np.ndarray):
+        stack = np.asarray(images, dtype=np.float32)
+        self.single = stack.ndim == 2
+        self.images = stack[None] if self.single else stack
+        self.shape = self.images.shape[1:]
+        self.spectra = sfft.rfft2(self.images, s=self.shape, workers=-1)
+        pad = [(0, 0), (1, 0), (1, 0)]
+        self.sum1 = np.pad(np.cumsum(np.cumsum(self.images, axis=1, dtype=np.float64), axis=2), pad)
+        self.sum2 = np.pad(np.cumsum(np.cumsum(self.images.astype(np.float64) ** 2, axis=1), axis=2), pad)
+
+    @staticmethod
+    def _box(c: np.ndarray, th: int, tw: int) -> np.ndarray:
+        return c[:, th:, tw:] - c[:, :-th, tw:] - c[:, th:, :-tw] + c[:, :-th, :-tw]
+
+    def __call__(self, template: np.ndarray) -> np.ndarray:
+        """(N, H - th + 1, W - tw + 1) NCC in [-1, 1] (2-D for a single image)."""
+        h, w = self.shape
+        th, tw = template.shape
+        t = template.astype(np.float64) - template.mean()
+        t_norm = math.sqrt(float((t * t).sum())) or 1.0
+        f_t = sfft.rfft2(t.astype(np.float32), s=self.shape, workers=-1)
+        corr = sfft.irfft2(self.spectra * np.conj(f_t), s=self.shape, workers=-1)[:, : h - th + 1, : w - tw + 1]
+        s1 = self._box(self.sum1, th, tw)
+        var = np.maximum(self._box(self.sum2, th, tw) - s1 * s1 / (th * tw), 0.0)
+        out = np.clip(corr / (np.sqrt(var) * t_norm + 1e-6), -1.0, 1.0).astype(np.float32)
+        return out[0] if self.single else out
 
 
 def ncc_map(images: np.ndarray, template: np.ndarray) -> np.ndarray:
-    """Normalised cross-correlation of a template at every valid position of each image.
-
-    Computed in the Fourier domain with window statistics from summed-area tables
-    (Lewis, "Fast Normalized Cross-Correlation", 1995). Returns
-    (N, H - th + 1, W - tw + 1) in [-1, 1].
-    """
-    images = np.asarray(images, dtype=np.float32)
-    single = images.ndim == 2
-    if single:
-        images = images[None]
-    _, h, w = images.shape
-    th, tw = template.shape
-    t = template.astype(np.float64) - template.mean()
-    t_norm = math.sqrt(float((t * t).sum())) or 1.0
-    shape = (h, w)
-    f_img = sfft.rfft2(images, s=shape, workers=-1)
-    f_t = sfft.rfft2(t.astype(np.float32), s=shape, workers=-1)
-    corr = sfft.irfft2(f_img * np.conj(f_t), s=shape, workers=-1)[:, : h - th + 1, : w - tw + 1]
-    n = th * tw
-    s1 = _box_sums(images, th, tw)
-    s2 = _box_sums(images.astype(np.float64) ** 2, th, tw)
-    var = np.maximum(s2 - s1 * s1 / n, 0.0)
-    out = corr / (np.sqrt(var) * t_norm + 1e-6)
-    out = np.clip(out, -1.0, 1.0).astype(np.float32)
-    return out[0] if single else out
+    """NCC of one template at every valid position of each image (see `NccSearch`)."""
+    return NccSearch(images)(template)
 
 
 def _template(fg_img: np.ndarray, fg_factor: tuple[float, float], fg_size: tuple[int, int],
@@ -126,24 +132,32 @@ def locate(
 
     fits = min(bg_size[0] / fg_size[0], bg_size[1] / fg_size[1])  # largest region fits at scale >= 1/fits
 
-    def score_at(scale: float) -> tuple[float, tuple[int, int], list[int]] | None:
+    quick_step = max(1, math.ceil(len(cand) / 100))
+    searchers: dict[int, NccSearch] = {}
+
+    def score_at(scale: float, quick: bool = False) -> tuple[float, tuple[int, int], list[int]] | None:
         """Vote across samples: the position where every sample finds *some* bg frame that matches.
 
         During a pan a fg frame also matches a wrong-time bg frame at a shifted
         position (0.98-0.999 NCC on real footage); only the true position is right
-        for all samples at once.
+        for all samples at once. ``quick`` (for the scale scan) uses 3 samples and
+        at most ~100 bg candidates.
         """
         per_position, per_frame = [], []
-        for i in fg_idx:
+        samples = fg_idx[:: 2] if quick else fg_idx
+        step = quick_step if quick else 1
+        for i in samples:
             t = _template(fg_frames[i], fg_factor, fg_size, coarse_factor, scale)
             if t is None or t.shape[0] > coarse.shape[1] or t.shape[1] > coarse.shape[2]:
                 return None
-            ncc = ncc_map(coarse, t)
+            if step not in searchers:
+                searchers[step] = NccSearch(coarse[::step])
+            ncc = searchers[step](t)
             per_position.append(ncc.max(axis=0))
             per_frame.append(ncc)
         votes = np.mean(per_position, axis=0)
         py, px = np.unravel_index(int(np.argmax(votes)), votes.shape)
-        frames = [int(cand[int(np.argmax(n[:, py, px]))]) for n in per_frame]
+        frames = [int(cand[::step][int(np.argmax(n[:, py, px]))]) for n in per_frame]
         return float(np.median([m[py, px] for m in per_position])), (int(py), int(px)), frames
 
     tried: dict[float, tuple[float, tuple[int, int], list[int]]] = {}
@@ -152,16 +166,15 @@ def locate(
         if r is not None:
             tried[1.0] = r
     if 1.0 not in tried or tried[1.0][0] < ACCEPT_UNSCALED:
-        for s in SCALES:
-            if s * fits >= 1.0 - 1e-9 and s not in tried:
-                r = score_at(s)
-                if r is not None:
-                    tried[s] = r
-        # fg bigger than bg: the smallest scale at which it fits is a candidate too
+        # a quick scan over scales, then the best three scored like scale 1 was
+        scan = [s for s in SCALES if s * fits >= 1.0 - 1e-9]
         if fits < 1.0:
-            r = score_at(1.0 / fits)
+            scan.append(1.0 / fits)  # fg bigger than bg: the smallest scale at which it fits
+        quick = {s: r for s in scan if (r := score_at(s, quick=True)) is not None}
+        for s in sorted(quick, key=lambda k: quick[k][0], reverse=True)[:3]:
+            r = score_at(s)
             if r is not None:
-                tried[1.0 / fits] = r
+                tried[s] = r
     if not tried:
         raise ValueError("fg cannot be placed inside bg at any scale from 0.5 to 2")
     best_scale = max(tried, key=lambda s: tried[s][0])
@@ -266,10 +279,22 @@ class FitPair:
 
 
 def _huber_weights(r: np.ndarray) -> np.ndarray:
-    sigma = 1.4826 * float(np.median(np.abs(r - np.median(r)))) + 1e-6
+    sigma = 1.4826 * float(np.median(np.abs(r))) + 1e-6  # residuals are centred by the brightness fit
     k = 1.345 * sigma
     a = np.abs(r)
     return np.where(a <= k, 1.0, k / np.maximum(a, 1e-12))
+
+
+def _solve_brightness(bn: np.ndarray, fv: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    """Weighted least squares of fv ~ a*bn + b + c*bn^2 by its 3x3 normal equations."""
+    basis = (bn, np.ones_like(bn), bn * bn)
+    ww = np.ones_like(bn) if w is None else w
+    m = np.array([[float(np.sum(ww * p * q)) for q in basis] for p in basis])
+    v = np.array([float(np.sum(ww * p * fv)) for p in basis])
+    try:
+        return np.linalg.solve(m + 1e-9 * np.eye(3), v)
+    except np.linalg.LinAlgError:
+        return np.array([1.0, 0.0, 0.0])
 
 
 def fit_geometry(pairs: list[FitPair], start: Geometry, *, fit_scale: bool = True, levels: int = 3,
@@ -287,44 +312,45 @@ def fit_geometry(pairs: list[FitPair], start: Geometry, *, fit_scale: bool = Tru
         for p in pairs:
             f = rescale(p.fg, 2**level) if level else p.fg.astype(np.float32)
             off = (p.fg.shape[1] / f.shape[1] * p.fg_factor[0], p.fg.shape[0] / f.shape[0] * p.fg_factor[1])
-            gm = grid_map(x, y, s, off, p.bg_factor)
-            b = antialias(p.bg, gm.shrink)
+            b = antialias(p.bg, grid_map(x, y, s, off, p.bg_factor).shrink)
             gy, gx = np.gradient(b)
-            prepared.append((f, off, p.bg_factor, b, gx, gy))
+            prepared.append((f, off, p.bg_factor, np.stack([b, gx, gy])))
         for _ in range(max_iter):
             h_mat = np.zeros((3, 3))
             g_vec = np.zeros(3)
-            for f, off, bgf, b, gx, gy in prepared:
+            for f, off, bgf, planes in prepared:
                 gm = grid_map(x, y, s, off, bgf)
                 hgt, wid = f.shape
-                v, u = np.mgrid[0:hgt, 0:wid].astype(np.float64)
-                ys, xs = gm.ay * v + gm.cy, gm.ax * u + gm.cx
-                ok = valid_mask(gm, f.shape, b.shape, margin=-1.0)
-                ok[:1, :] = ok[-1:, :] = False
-                ok[:, :1] = ok[:, -1:] = False
-                if ok.sum() < 16:
+                # grid pixels whose sample lies inside bg, less a one-pixel frame of compression edge
+                v = np.arange(hgt)[1:-1]
+                u = np.arange(wid)[1:-1]
+                v = v[(gm.ay * v + gm.cy >= 0) & (gm.ay * v + gm.cy <= planes.shape[1] - 1)]
+                u = u[(gm.ax * u + gm.cx >= 0) & (gm.ax * u + gm.cx <= planes.shape[2] - 1)]
+                if len(v) < 4 or len(u) < 4:
                     continue
-                coords = np.stack([ys[ok], xs[ok]])
-                bv = ndimage.map_coordinates(b, coords, order=1)
-                bx = ndimage.map_coordinates(gx, coords, order=1)
-                by = ndimage.map_coordinates(gy, coords, order=1)
-                fv = f[ok].astype(np.float64)
+                ys = axis_samples(gm.ay, gm.cy + gm.ay * v[0], len(v), planes.shape[1])
+                xs = axis_samples(gm.ax, gm.cx + gm.ax * u[0], len(u), planes.shape[2])
+                bv, bx, by = sample_grid(planes, ys, xs)
+                fv = f[v[0] : v[-1] + 1, u[0] : u[-1] + 1]
                 bn = bv / 255.0
-                basis = np.stack([bn, np.ones_like(bn), bn * bn], axis=1)
-                coef, *_ = np.linalg.lstsq(basis, fv, rcond=None)
-                r = fv - basis @ coef
+                coef = _solve_brightness(bn, fv, None)
+                r = fv - (coef[0] * bn + coef[1] + coef[2] * bn * bn)
                 wts = _huber_weights(r)
-                coef, *_ = np.linalg.lstsq(basis * wts[:, None] ** 0.5, fv * wts**0.5, rcond=None)
-                r = fv - basis @ coef
+                coef = _solve_brightness(bn, fv, wts)
+                r = fv - (coef[0] * bn + coef[1] + coef[2] * bn * bn)
                 gain = (coef[0] + 2 * coef[2] * bn) / 255.0
-                dxs = -((u[ok] + 0.5) * off[0]) / (s * s * bgf[0])
-                dys = -((v[ok] + 0.5) * off[1]) / (s * s * bgf[1])
-                jac = np.stack([gain * bx / bgf[0], gain * by / bgf[1], gain * (bx * dxs + by * dys)], axis=1)
-                if not fit_scale:
-                    jac[:, 2] = 0.0
-                jw = jac * wts[:, None]
-                h_mat += jw.T @ jac
-                g_vec += jw.T @ r
+                dxs = (-((u + 0.5) * off[0]) / (s * s * bgf[0]))[None, :]
+                dys = (-((v + 0.5) * off[1]) / (s * s * bgf[1]))[:, None]
+                jx = gain * bx / bgf[0]
+                jy = gain * by / bgf[1]
+                js = gain * (bx * dxs + by * dys) if fit_scale else np.zeros_like(jx)
+                cols = (jx, jy, js)
+                for i_ in range(3):
+                    wi = wts * cols[i_]
+                    g_vec[i_] += float(np.sum(wi * r))
+                    for j_ in range(i_, 3):
+                        h_mat[i_, j_] += float(np.sum(wi * cols[j_]))
+            h_mat = np.triu(h_mat) + np.triu(h_mat, 1).T
             if not fit_scale:
                 h_mat[2, 2] = 1.0
             try:
@@ -332,8 +358,7 @@ def fit_geometry(pairs: list[FitPair], start: Geometry, *, fit_scale: bool = Tru
             except np.linalg.LinAlgError:
                 break
             x, y, s = x + step[0], y + step[1], s + step[2]
-            level_tol = tol * 2**level
-            if max(abs(step[0]), abs(step[1]), abs(step[2]) * 1000) < level_tol:
+            if max(abs(step[0]), abs(step[1]), abs(step[2]) * 1000) < tol * 2**level:
                 break
     return Geometry(float(x), float(y), float(s))
 
