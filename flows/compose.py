@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks import composite, decode, dtw, embed, index, locate, spatial
+from tasks.report import report
+from vidkompy.batch import settings_comment
 from vidkompy.device import probe_device
 from vidkompy.errors import AlignmentError
 from vidkompy.paths import check_inputs
@@ -28,6 +32,7 @@ def compose(
     weights: str | None = None,
     write_video: bool = True,
     force: bool = False,
+    plot: bool = False,
 ) -> dict:
     """Overlay fg on bg; returns the alignment, the output path and what each stage did."""
     _, fg_info, out = check_inputs(bg, fg, output, write_video)
@@ -56,9 +61,10 @@ def compose(
             "use --force to compose anyway"
         )
     if out is not None:
-        refs["composite"] = composite.submit(bg, fg, str(out), aligned, store, border, blend).result()
+        comment = settings_comment(border, blend, weights)
+        refs["composite"] = composite.submit(bg, fg, str(out), aligned, store, border, blend, comment).result()
     frames = store.read("spatial", aligned.key)[0]["map"]
-    return {
+    summary = {
         "x": float(a["x"]),
         "y": float(a["y"]),
         "scale": float(a["scale"]),
@@ -69,3 +75,6 @@ def compose(
         "computed": [name for name, r in refs.items() if r.computed],
         "seconds": {name: round(r.seconds, 3) for name, r in refs.items() if r.computed},
     }
+    plot_path = str(out.with_suffix(".map.png")) if plot and out is not None else None
+    report(Path(out or fg).stem, summary, bg_dec.result(), fg_dec.result(), aligned, store, plot_path)
+    return summary

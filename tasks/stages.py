@@ -172,9 +172,9 @@ def spatial(path: Artifact, region: Artifact, bg: Artifact, fg: Artifact, bg_fil
 
 @task(cache_policy=NO_CACHE)
 def composite(bg_file: str, fg_file: str, output: str, alignment: Artifact, store: Store, border: int,
-              blend: bool) -> Artifact:
+              blend: bool, comment: str | None = None) -> Artifact:
     """Never cached: the output video is the product, not an intermediate."""
     start = time.perf_counter()
     al = load_alignment(store, alignment)
-    composite_lib.composite(bg_file, fg_file, output, al, border=border, blend=blend)
+    composite_lib.composite(bg_file, fg_file, output, al, border=border, blend=blend, comment=comment)
     return replace(Artifact("composite", output, computed=True), seconds=time.perf_counter() - start)

@@ -74,6 +74,7 @@ def test_prefect_records_cached_stages(crop, tmp_path):
     states = asyncio.run(task_states())
     stage_states = {name.rsplit("-", 1)[0] if name.split("-")[-1] not in ("bg", "fg") else name: s
                     for name, s in states.items()}
+    stage_states.pop("report")  # the UI artifact, made on every run
     assert set(stage_states) == ALIGNMENT_STAGES
     assert set(stage_states.values()) == {"Cached"}
 

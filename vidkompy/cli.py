@@ -21,7 +21,7 @@ from vidkompy.paths import check_inputs
 
 log = logging.getLogger("vidkompy")
 
-COMMANDS = ("compose", "align")
+COMMANDS = ("compose", "align", "batch")
 EPILOG = """\
 examples:
   vidkompy bg.mp4 fg.mp4                      writes bg_overlay_fg.mp4 here
@@ -70,8 +70,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="width in px of fg's edge zone that --blend feathers (default: 8)")
     c.add_argument("--blend", action="store_true",
                    help="feather fg's edges over bg, only on edges where bg is visible")
+    c.add_argument("--plot", action="store_true",
+                   help="also write the frame map (fg time vs bg time, match cost) as OUT.map.png")
     a = sub.add_parser("align", help="find the alignment only; no video is written")
     _common(a)
+    b = sub.add_parser("batch", help="compose every NAME.bg.EXT + NAME.fg.EXT pair of a folder",
+                       description="Compose every pair of FOLDER named NAME.bg.EXT and NAME.fg.EXT (any video "
+                                   "extension) into OUTDIR/NAME.mp4. Pairs whose output is newer than both inputs "
+                                   "and was made with the same settings are skipped; a bad pair fails alone.")
+    b.add_argument("folder", help="folder with NAME.bg.EXT / NAME.fg.EXT pairs")
+    b.add_argument("-o", "--output-dir", metavar="OUTDIR", required=True, help="where NAME.mp4 files go")
+    b.add_argument("--border", type=int, default=8, metavar="N", help="as for compose (default: 8)")
+    b.add_argument("--blend", action="store_true", help="as for compose")
+    b.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=True, help="as for compose")
+    b.add_argument("--cache-dir", metavar="DIR", default=None,
+                   help="artifact store, a folder or fsspec URL; share it between machines")
+    b.add_argument("--weights", metavar="PATH", default=None, help="as for compose")
+    b.add_argument("--deployment", action="store_true",
+                   help="run the `batch` deployment on the server in PREFECT_API_URL (its workers compose the "
+                        "pairs) instead of composing here, and wait for it")
+    b.add_argument("--max-parallel", type=int, default=4, metavar="N",
+                   help="pairs in flight at once when run as a deployment (default: 4)")
+    b.add_argument("-v", "--verbose", action="store_true", help="show detail, Prefect's log and tracebacks")
     return parser
 
 
@@ -153,15 +173,88 @@ def _report(summary: dict, as_json: bool) -> None:
     print(f"computed: {ran}")
 
 
+def run_batch(args: argparse.Namespace) -> dict:
+    """The batch flow, embedded here or as the `batch` deployment on the configured server."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    params = dict(folder=str(Path(args.folder).absolute()), output_dir=str(Path(args.output_dir).absolute()),
+                  border=args.border, blend=args.blend, gpu=args.gpu, cache_dir=args.cache_dir,
+                  weights=args.weights, max_parallel=args.max_parallel)
+    if args.deployment:
+        return _run_batch_deployment(params)
+    from flows.batch import batch
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        state = batch(**params, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result  # the batch itself broke (a single pair's failure is a row, not this)
+    return result
+
+
+def _run_batch_deployment(params: dict) -> dict:
+    import asyncio
+
+    from prefect.deployments import run_deployment
+
+    from flows.batch import batch_rows
+
+    if not os.environ.get("PREFECT_API_URL"):
+        from prefect.settings import PREFECT_API_URL
+
+        if not PREFECT_API_URL.value():
+            raise VidkompyError("--deployment needs a Prefect server: set PREFECT_API_URL")
+    run = run_deployment("batch/batch", parameters=params, timeout=None, poll_interval=2)
+    rows = asyncio.run(batch_rows(run.id))
+    return {"pairs": rows, "skipped_files": [], "failed": sum(r["status"] == "failed" for r in rows),
+            "state": run.state.name if run.state else "unknown"}
+
+
+def _report_batch(summary: dict) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="vidkompy batch")
+    for col in ("pair", "status", "x", "y", "scale", "confidence", "seconds", "error"):
+        table.add_column(col)
+    for r in summary["pairs"]:
+        def fmt(v: object) -> str:
+            return f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))
+
+        table.add_row(*(fmt(r.get(c)) for c in ("pair", "status", "x", "y", "scale", "confidence", "seconds",
+                                                 "error")))
+    Console(width=160).print(table)
+    if summary.get("skipped_files"):
+        print(f"skipped (no pair): {', '.join(summary['skipped_files'])}")
+    failed = [r["pair"] for r in summary["pairs"] if r["status"] == "failed"]
+    if failed:
+        print(f"vidkompy: error: {len(failed)} pair(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     _quiet_prefect(args.verbose)
     _setup_logging(args.verbose)
+    if args.command == "batch":
+        folder = Path(args.folder)
+        if not folder.is_dir():
+            print(f"vidkompy: error: {folder}: not a folder", file=sys.stderr)
+            return 2
+        try:
+            return _report_batch(run_batch(args))
+        except VidkompyError as exc:
+            print(f"vidkompy: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print("vidkompy: interrupted", file=sys.stderr)
+            return 130
     reporter = _install_progress()
     params: dict[str, object] = dict(bg=str(Path(args.bg)), fg=str(Path(args.fg)), gpu=args.gpu,
                                      cache_dir=args.cache_dir, weights=args.weights, force=args.force)
     if args.command == "compose":
-        params.update(output=args.output, border=args.border, blend=args.blend, write_video=True)
+        params.update(output=args.output, border=args.border, blend=args.blend, write_video=True, plot=args.plot)
     else:
         params.update(write_video=False)
     try:

@@ -200,6 +200,7 @@ def composite(
     blend: bool = False,
     crf: int = 18,
     preset: str = "veryfast",
+    comment: str | None = None,
 ) -> Path:
     """Write bg with fg laid over it: one output frame per fg frame, at fg's timestamps, with fg's audio."""
     output = Path(output)
@@ -218,6 +219,8 @@ def composite(
         blender = _Blender(p, border, blend)
         audio_in = fg_in.streams.audio[0] if fg_in.streams.audio else None
         with av.open(str(tmp), mode="w", format="mp4") as out:
+            if comment:
+                out.metadata["comment"] = comment  # what the batch checks to skip finished pairs
             vs = _encoder(out, fg_vs, canvas, crf, preset)
             audio_out = None
             if audio_in is not None:
