@@ -8,6 +8,7 @@ embedded, the same flow composes the pairs in this process as subflows.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import time
@@ -24,6 +25,7 @@ from prefect.states import Failed
 from flows.compose import compose
 from tasks.report import ALIGNMENT_TABLE
 from vidkompy.batch import Pair, find_pairs, is_done, output_for, settings_comment
+from vidkompy.store import Store
 
 COMPOSE_DEPLOYMENT = "compose/compose"
 BATCH_TABLE = "vidkompy batch"
@@ -100,29 +102,30 @@ def batch(
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     params = {"border": border, "blend": blend, "gpu": gpu, "cache_dir": cache_dir, "weights": weights}
     comment = settings_comment(border, blend, weights)
-    rows: dict[str, dict] = {}
-    todo: list[tuple[Pair, Path]] = []
-    for pair in pairs:
+    store = Store.open(cache_dir)
+    as_deployment = current_deployment.id is not None
+
+    def process(pair: Pair) -> dict:
         try:
             out = output_for(pair, output_dir)
         except ValueError as exc:
-            rows[pair.name] = _row(pair, "failed", error=str(exc))
-            continue
-        if is_done(pair, out, comment):
-            rows[pair.name] = _row(pair, "up to date", alignment={"output": str(out)})
-        else:
-            todo.append((pair, out))
+            return _row(pair, "failed", error=str(exc))
+        # one batch at a time per output: a second batch on the folder waits, then finds it done
+        with store.lock("output", hashlib.sha256(str(out).encode()).hexdigest()[:32]):
+            if is_done(pair, out, comment):
+                return _row(pair, "up to date", alignment={"output": str(out)})
+            if as_deployment:
+                return _compose_by_deployment(pair, out, params, compose_deployment)
+            return _compose_here(pair, out, params)
 
-    if current_deployment.id is not None:
+    rows: dict[str, dict] = {}
+    if as_deployment:
         # the pool's workers share the pairs; at most max_parallel in flight
         with ThreadPoolExecutor(max_workers=max(1, max_parallel)) as pool:
-            futures = {p.name: pool.submit(_compose_by_deployment, p, o, params, compose_deployment)
-                       for p, o in todo}
-            for name, future in futures.items():
-                rows[name] = future.result()
+            futures = {p.name: pool.submit(process, p) for p in pairs}
+            rows = {name: future.result() for name, future in futures.items()}
     else:
-        for pair, out in todo:
-            rows[pair.name] = _compose_here(pair, out, params)
+        rows = {p.name: process(p) for p in pairs}
 
     table = [rows[p.name] for p in pairs]
     if table:

@@ -16,7 +16,7 @@ from vidkompy.paths import check_inputs
 from vidkompy.store import Artifact, Store
 
 # Below this median NCC of fg against the bg region under it, fg is not taken to be part of bg.
-MIN_CONFIDENCE = 0.5
+MIN_CONFIDENCE = 0.75
 STAGES = ("decode-bg", "decode-fg", "locate", "embed-bg", "embed-fg", "index", "dtw", "spatial", "composite")
 
 
@@ -36,7 +36,7 @@ def compose(
 ) -> dict:
     """Overlay fg on bg; returns the alignment, the output path and what each stage did."""
     _, fg_info, out = check_inputs(bg, fg, output, write_video)
-    store = Store(cache_dir)
+    store = Store.open(cache_dir)
     device = probe_device(gpu)
     fg_size = (fg_info.width, fg_info.height)
 
@@ -62,7 +62,8 @@ def compose(
         )
     if out is not None:
         comment = settings_comment(border, blend, weights)
-        refs["composite"] = composite.submit(bg, fg, str(out), aligned, store, border, blend, comment).result()
+        # in this thread: Ctrl-C must reach the writer so that its temporary file is removed
+        refs["composite"] = composite(bg, fg, str(out), aligned, store, border, blend, comment)
     frames = store.read("spatial", aligned.key)[0]["map"]
     summary = {
         "x": float(a["x"]),

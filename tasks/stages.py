@@ -33,23 +33,27 @@ from vidkompy.store import Artifact, Store, stage_key
 from vidkompy.video_io import WORK_WIDTH, Thumbnails, decode_thumbnails, read_gray_frames
 
 # Bump a stage's version when its algorithm changes: old artifacts stop matching.
-VERSIONS = {"decode": 1, "locate": 1, "embed": 1, "index": 1, "dtw": 1, "spatial": 1}
+VERSIONS = {"decode": 1, "locate": 1, "embed": 1, "index": 1, "dtw": 1, "spatial": 2}
 
 Compute = Callable[[], tuple[dict[str, np.ndarray], dict]]
 
 
 def _cached_or_computed(store: Store, stage: str, key: str, compute: Compute):
-    """Load ``stage/key`` if complete, else compute and store it; return a Prefect state."""
-    if store.has(stage, key):
-        try:
-            _, attrs = store.read(stage, key)
-            return Completed(name="Cached", message="loaded from the store",
-                             data=Artifact(stage, key, computed=False, attrs=attrs))
-        except KeyError:
-            pass  # damaged: compute again
-    start = time.perf_counter()
-    arrays, attrs = compute()
-    store.write(stage, key, arrays, attrs)
+    """Load ``stage/key`` if complete, else compute and store it; return a Prefect state.
+
+    Under the key's lock: two runs on the same pair compute each stage once.
+    """
+    with store.lock(stage, key):
+        if store.has(stage, key):
+            try:
+                _, attrs = store.read(stage, key)
+                return Completed(name="Cached", message="loaded from the store",
+                                 data=Artifact(stage, key, computed=False, attrs=attrs))
+            except KeyError:
+                pass  # damaged: compute again
+        start = time.perf_counter()
+        arrays, attrs = compute()
+        store.write(stage, key, arrays, attrs)
     return Completed(data=Artifact(stage, key, computed=True, seconds=time.perf_counter() - start, attrs=attrs))
 
 
@@ -162,7 +166,8 @@ def spatial(path: Artifact, region: Artifact, bg: Artifact, fg: Artifact, bg_fil
         def read_full(bg_idx, fg_idx):
             return read_gray_frames(bg_file, bg_idx, b.pts), read_gray_frames(fg_file, fg_idx, f.pts)
 
-        al = refine_alignment(b, f, start, coarse, xp=device.xp, read_full=read_full)
+        al = refine_alignment(b, f, start, coarse, xp=device.xp, read_full=read_full,
+                              located_score=float(a.get("score", 1.0)))
         g = al.geometry
         return ({"map": al.frames.astype(np.int32), "cost": al.cost.astype(np.float32)},
                 {"x": g.x, "y": g.y, "scale": g.scale, "confidence": al.confidence})

@@ -249,7 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exc.exit_code
         except KeyboardInterrupt:
             print("vidkompy: interrupted", file=sys.stderr)
-            return 130
+            sys.stderr.flush()
+            os._exit(130)
     reporter = _install_progress()
     params: dict[str, object] = dict(bg=str(Path(args.bg)), fg=str(Path(args.fg)), gpu=args.gpu,
                                      cache_dir=args.cache_dir, weights=args.weights, force=args.force)
@@ -267,8 +268,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vidkompy: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        if reporter is not None:
+            reporter.close()
         print("vidkompy: interrupted", file=sys.stderr)
-        return 130
+        sys.stderr.flush()
+        # The writer's temporary file is gone (it runs in this thread); stage threads may still be
+        # computing, and their store writes are atomic: do not wait for them.
+        os._exit(130)
     finally:
         if reporter is not None:
             reporter.close()

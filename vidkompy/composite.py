@@ -21,9 +21,10 @@ import av
 import numpy as np
 
 from vidkompy.errors import OutputError
+from vidkompy.faults import crash_point
 from vidkompy.models import Alignment
 from vidkompy.progress import stage
-from vidkompy.video_io import open_video
+from vidkompy.video_io import open_video, probe
 
 # Containers that take fg's audio packets as they are; anything else is re-encoded to AAC.
 _MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
@@ -167,7 +168,10 @@ def atomic_output(path: Path) -> Iterator[Path]:
         raise OutputError(path, "output folder does not exist")
     if not os.access(folder, os.W_OK):
         raise OutputError(path, "output folder is not writable")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part" + path.suffix, dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part" + path.suffix, dir=folder)
+    except OSError as exc:
+        raise OutputError(path, f"output folder is not writable ({exc.strerror})") from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -218,10 +222,13 @@ def composite(
         p = placement(alignment, fg_size, canvas)
         blender = _Blender(p, border, blend)
         audio_in = fg_in.streams.audio[0] if fg_in.streams.audio else None
+        rotation = probe(bg_path).rotation
         with av.open(str(tmp), mode="w", format="mp4") as out:
             if comment:
                 out.metadata["comment"] = comment  # what the batch checks to skip finished pairs
             vs = _encoder(out, fg_vs, canvas, crf, preset)
+            if rotation:
+                vs.set_display_rotation(rotation)  # the inputs' own display rotation, kept
             audio_out = None
             if audio_in is not None:
                 if audio_in.codec_context.name in _MP4_AUDIO:
@@ -251,6 +258,8 @@ def composite(
                     for packet in vs.encode(bg_frame):
                         out.mux(packet)
                     bar.advance()
+                    if i == len(frames) // 2:
+                        crash_point("composite")
             for packet in vs.encode(None):
                 out.mux(packet)
             if audio_in is not None and audio_out is not None:

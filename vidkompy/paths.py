@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
-from vidkompy.errors import OutputError
+from vidkompy.errors import InputError, OutputError
 from vidkompy.models import VideoInfo
 from vidkompy.video_io import probe
 
@@ -27,14 +28,29 @@ def plan_output(bg: str | os.PathLike, fg: str | os.PathLike, output: str | os.P
         raise OutputError(out, "output path is a directory")
     if not out.parent.is_dir():
         raise OutputError(out, "output folder does not exist")
-    if not os.access(out.parent, os.W_OK):
+    if not _can_create_in(out.parent):
         raise OutputError(out, "output folder is not writable")
     return out
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Try it: permission bits do not tell for root, read-only mounts or special file systems."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".vidkompy-write-test-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
 
 
 def check_inputs(bg: str | os.PathLike, fg: str | os.PathLike, output: str | os.PathLike | None,
                  write_video: bool = True) -> tuple[VideoInfo, VideoInfo, Path | None]:
     """Every check that can fail before any work is done: both inputs readable, the output writable."""
     bg_info, fg_info = probe(bg), probe(fg)
+    if bg_info.rotation != fg_info.rotation:
+        # frames are compared as stored; a quarter turn between them is not a crop
+        raise InputError(fg, f"is displayed rotated {fg_info.rotation} deg but bg {bg_info.rotation} deg: "
+                             "rotate one to match first")
     out = plan_output(bg, fg, output) if write_video else None
     return bg_info, fg_info, out

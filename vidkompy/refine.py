@@ -98,6 +98,13 @@ def _work_pairs(bg: Thumbnails, fg: Thumbnails, pairs: list[tuple[int, int]]) ->
     return [FitPair(fg.frames[i], fg.factor, bg.frames[j], bg.factor) for i, j in pairs]
 
 
+def _plausible(g: Geometry, located: Geometry, bg: Thumbnails) -> bool:
+    """The fit converges from within ~16 px and 5% of the truth; far beyond that it chased noise."""
+    reach = 16.0 + 4.0 * max(bg.factor)
+    return (abs(g.scale / located.scale - 1.0) <= 0.12 and abs(g.x - located.x) <= reach
+            and abs(g.y - located.y) <= reach)
+
+
 def _fit(pairs: list[FitPair], start: Geometry, levels: int) -> Geometry:
     g = fit_geometry(pairs, start, levels=levels)
     if abs(g.scale - 1.0) < SNAP_TO_UNSCALED:
@@ -114,8 +121,15 @@ def refine_alignment(
     xp: ModuleType = np,
     read_full: FullFrameReader | None = None,
     max_rounds: int = MAX_ROUNDS,
+    located_score: float = 1.0,
 ) -> Alignment:
-    """Sub-pixel geometry and the final frame map, starting from ``located`` and ``path``."""
+    """Sub-pixel geometry and the final frame map, starting from ``located`` and ``path``.
+
+    The confidence is the median NCC of fg against the bg region along the path,
+    capped by ``located_score`` (how well the sampled fg frames agreed on one place
+    in bg): an unrelated fg can still correlate with some smooth bg patch frame by
+    frame, but not at one place for all of its frames.
+    """
     ratio = frame_ratio(bg.pts, fg.pts)
     grid = comparison_grid(fg.full_size, fg.factor, bg.factor, located.scale)
     fg_grid = fg_on_grid(fg.frames, fg.full_size, grid)
@@ -124,6 +138,8 @@ def refine_alignment(
     for round_ in range(max_rounds):
         # coarse-to-fine only from the located start; later rounds start within a fraction of a pixel
         new = _fit(_work_pairs(bg, fg, _pairs(match, N_PAIRS)), geometry, levels=3 if round_ == 0 else 1)
+        if not _plausible(new, located, bg):
+            break  # fg does not register on bg here: keep what we have, the confidence will say so
         moved = max(abs(new.x - geometry.x), abs(new.y - geometry.y),
                     abs(new.scale - geometry.scale) * fg.full_size[0] / new.scale)
         geometry = new
@@ -137,8 +153,9 @@ def refine_alignment(
         bg_full, fg_full = read_full([j for _, j in pairs], [i for i, _ in pairs])
         full = [FitPair(fg_full[i], (1.0, 1.0), bg_full[j], (1.0, 1.0))
                 for i, j in pairs if i in fg_full and j in bg_full]
-        if full:
-            geometry = _fit(full, geometry, levels=2)
+        polished = _fit(full, geometry, levels=2) if full else geometry
+        if full and _plausible(polished, located, bg):
+            geometry = polished
             match = _match(fg_grid, bg, geometry, grid, match.path, ratio)
-    confidence = float(np.clip(np.median(match.ncc), 0.0, 1.0))
+    confidence = float(np.clip(min(float(np.median(match.ncc)), located_score), 0.0, 1.0))
     return Alignment(geometry, confidence, match.path.astype(np.int64), match.cost)

@@ -10,18 +10,24 @@ leaves a half-written group under a key. ROOT is a folder or any fsspec URL
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
+import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import zarr
+from filelock import FileLock
+
+from vidkompy.faults import crash_point
 
 log = logging.getLogger("vidkompy")
 
@@ -59,6 +65,45 @@ def _is_url(root: str) -> bool:
 
 class Store:
     """One root of artifacts. Cheap to construct; holds no open handles."""
+
+    @classmethod
+    def open(cls, root: str | os.PathLike | None = None) -> Store:
+        """The store at ``root``, or a temporary one for this process when ``root`` cannot be written.
+
+        An unwritable cache must not stop a run: it only costs the reuse.
+        """
+        store = cls(root)
+        if not store.local or store.writable():
+            return store
+        tmp = tempfile.mkdtemp(prefix="vidkompy-cache-")
+        atexit.register(shutil.rmtree, tmp, True)
+        log.warning("cache folder %s is not writable: running without the cache", store.root)
+        return cls(tmp)
+
+    def writable(self) -> bool:
+        try:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+            probe = Path(self.root) / f".write-test-{uuid.uuid4().hex}"
+            probe.write_bytes(b"")
+            probe.unlink()
+            return True
+        except OSError:
+            return False
+
+    @contextlib.contextmanager
+    def lock(self, stage: str, key: str) -> Iterator[None]:
+        """One process computes a key at a time; the others wait, then find it stored.
+
+        A file lock on a local root; object stores get no lock (a race there only
+        costs a second computation of the same content).
+        """
+        if not self.local:
+            yield
+            return
+        folder = Path(self.root) / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder / f"{stage}-{key}.lock")):
+            yield
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = str(root) if root is not None else default_cache_dir()
@@ -132,6 +177,7 @@ class Store:
         for name, data in arrays.items():
             group.create_array(name, data=np.ascontiguousarray(data))
         group.attrs.update(json.loads(json.dumps(dict(attrs), default=_jsonable)))
+        crash_point(f"store:{stage}")
         group.attrs["complete"] = True  # written last: the group counts from here on
         if self.local:
             try:
@@ -147,7 +193,8 @@ class Store:
         root = Path(self.root)
         if not self.local or not root.exists():
             return {}
-        return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+        return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")
+                if p.is_file() and p.parent.name != "locks"}
 
 
 def _jsonable(value: object) -> object:

@@ -65,15 +65,18 @@ def open_video(path: str | os.PathLike) -> Iterator[av.container.InputContainer]
         container.close()
 
 
-def _rotation(stream: av.video.stream.VideoStream) -> int:
+# Demuxers FFmpeg uses for single pictures: a still image opens as a one-frame "video".
+_STILL_FORMATS = ("image2", "_pipe")
+
+
+def _first_frame(path: str | os.PathLike, container: av.container.InputContainer) -> av.VideoFrame:
+    """The first decodable frame, which also carries the display rotation."""
     try:
-        for data in stream.side_data or ():
-            rot = getattr(data, "rotation", None)
-            if rot is not None:
-                return int(round(rot)) % 360
-    except (AttributeError, TypeError):
-        pass
-    return 0
+        for frame in container.decode(container.streams.video[0]):
+            return frame
+    except av.error.FFmpegError as exc:
+        raise InputError(path, f"has no decodable video frames ({exc.strerror or exc})") from exc
+    raise InputError(path, "has no decodable video frames")
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -91,6 +94,12 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         elif container.duration is not None:
             duration = container.duration / av.time_base
         n_frames = vs.frames or (round(duration * fps) if fps else 0)
+        fmt = container.format.name or ""
+        if any(fmt == f or fmt.endswith(f) for f in _STILL_FORMATS):
+            raise InputError(path, "is a still image, not a video")
+        first = _first_frame(path, container)
+        if n_frames == 1 and not duration:
+            raise InputError(path, "has a single frame, not a video")
         return VideoInfo(
             path=str(path),
             width=cc.width,
@@ -98,7 +107,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             fps=fps,
             n_frames=int(n_frames),
             duration=duration,
-            rotation=_rotation(vs),
+            rotation=int(round(first.rotation or 0)) % 360,
             has_audio=bool(container.streams.audio),
             pix_fmt=cc.pix_fmt or "yuv420p",
         )

@@ -1,0 +1,136 @@
+"""``python -m benchmarks``: run the cases, print the tables, write ``results/<machine>.json``.
+
+Prefect gets a fresh ``PREFECT_HOME`` per benchmark run (no state from the
+user's, no server from ``PREFECT_API_URL``), analytics off. The full run takes
+about half an hour on 2 cores the first time (footage is generated and cached),
+``--quick`` a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import REPO, machine, peer, prefect_cost
+from benchmarks.cases import CASES, CLI_CASE, select
+from benchmarks.footage import build
+from benchmarks.metrics import offset_error, score_frames
+from benchmarks.report import print_tables, targets, write_json
+from benchmarks.runner import empty_result, ratio, run_case
+
+
+def _log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _env(prefect_home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PREFECT_API_URL", "PREFECT_PROFILE", "VIDKOMPY_CACHE_DIR")}
+    env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PYTHONPATH=str(REPO))
+    return env
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks",
+                                description="vidkompy against exact truth, timed against an FFmpeg-only floor.")
+    p.add_argument("--cases", metavar="NAME,...", help="run only these cases, in this order")
+    p.add_argument("--quick", action="store_true", help="a small subset (a few minutes)")
+    p.add_argument("--peer", action="store_true", help="also run the published vidkompy 1.2.5 from PyPI")
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results", help="folder for the JSON")
+    p.add_argument("--cli-runs", type=int, default=None, metavar="N",
+                   help="CLI runs per Prefect mode (default 3; 1 with --quick)")
+    p.add_argument("--gpu", action="store_true", help="let vidkompy use a GPU (default: --no-gpu, as on CI)")
+    p.add_argument("--list", action="store_true", help="list the cases and exit")
+    return p.parse_args(argv)
+
+
+def _cli_block(work: Path, env: dict[str, str], runs: int, gpu: bool) -> dict:
+    case = next(c for c in CASES if c.name == CLI_CASE)
+    truth = build(case.name, case.source, case.params)
+    _log(f"CLI fixed cost on {case.name}: {runs} run(s) without a server, {runs} with one")
+    cli = prefect_cost.measure(truth, work / "cli", env, runs=runs, gpu=gpu, timeout=600)
+    al = cli["align_json"]
+    got = al.pop("json")
+    al.update(exact=None, offset_px=None)
+    if got is not None:
+        al.update(exact=round(score_frames(got["frames"], truth).exact, 5),
+                  offset_px=round(offset_error(got["x"], got["y"], truth), 4))
+    return {"case": case.name, "runs": runs, **cli}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.list:
+        for c in CASES:
+            print(f"{c.name:20} {'quick ' if c.quick else ''}{'long ' if c.long else ''}{c.covers}")
+        return 0
+    chosen = select(args.cases, args.quick)
+    runs = args.cli_runs or (1 if args.quick else 3)
+    started = time.perf_counter()
+    desc = machine.describe()
+    slug = machine.slug(desc)
+    suffix = ".quick" if args.quick and not args.cases else (".partial" if args.cases else "")
+    work = Path(tempfile.mkdtemp(prefix="vidkompy-bench-"))
+    env = _env(work / "prefect-home")
+    peer_note = None
+    if args.peer:
+        peer_note = peer.unavailable()
+        if peer_note:
+            _log(peer_note)
+    _log(f"{len(chosen)} case(s) on {slug}; scratch {work}")
+    results: list[dict] = []
+    cli, db_init = None, None
+    try:
+        _log("creating Prefect's database")
+        db_init = prefect_cost.init_database(env, work)
+        if any(c.name == CLI_CASE for c in chosen):
+            cli = _cli_block(work, env, runs, args.gpu)
+        for n, case in enumerate(chosen, 1):
+            _log(f"[{n}/{len(chosen)}] {case.name}: footage")
+            r = empty_result(case)
+            try:
+                truth = build(case.name, case.source, case.params)
+                r = run_case(case, truth, work, env, timeout=3600 if case.long else 900, gpu=args.gpu,
+                             log=lambda msg, name=case.name: _log(f"{name}: {msg}"))
+            except Exception as exc:  # noqa: BLE001 - one broken case is a row, not the end of the run
+                r["error"] = f"{type(exc).__name__}: {exc}"[:600]
+                _log(f"{case.name}: FAILED {r['error']}")
+            if args.peer:
+                if peer_note:
+                    r["peer"] = {"skipped": peer_note}
+                elif not r["error"]:
+                    _log(f"{case.name}: peer vidkompy {peer.PEER_VERSION}")
+                    p = peer.run_peer(truth, work, env, timeout=max(300.0, 30 * (r["floor"]["seconds"] or 10)))
+                    p["ratio"] = ratio(p["seconds"], r["floor"]["seconds"])
+                    r["peer"] = {"skipped": None, **p}
+            results.append(r)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result = {
+        "machine_slug": slug,
+        "machine": desc,
+        "run": {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "quick": args.quick, "cases": [c.name for c in chosen], "peer": args.peer, "gpu": args.gpu,
+                "seconds": round(time.perf_counter() - started, 1)},
+        "prefect_db_init_s": db_init,
+        "cli": cli,
+        "cases": results,
+        "peer_note": peer_note,
+    }
+    result["targets"] = targets(results, cli)
+    path = args.out / f"{slug}{suffix}.json"
+    write_json(result, path)
+    print_tables(result)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The floor: what the overlay costs when the answer is already known, and the true composite.
+
+The floor decodes both inputs, pastes fg at the true offset into the bg frame
+the true map picks, and encodes with the settings vidkompy's composite uses
+(libx264 veryfast crf 18, frame threads, decoders with ``thread_type="AUTO"``,
+fg's YUV planes pasted in place, a repeated bg frame decoded once, fg's audio
+remuxed). No alignment, no Prefect: vidkompy's times are reported as multiples
+of it. The same generator gives the true composite that outputs are scored
+against (PSNR).
+
+``python -m benchmarks.floor TRUTH_DIR OUT`` runs it in a fresh process and
+prints its seconds as JSON, so it is measured like vidkompy is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+
+from benchmarks.footage import Truth
+
+CRF, PRESET = 18, "veryfast"
+
+
+def planes(frame: av.VideoFrame) -> list[np.ndarray]:
+    """Writable numpy views over a yuv420p frame's planes (no copy)."""
+    out = []
+    for k, plane in enumerate(frame.planes):
+        h = frame.height if k == 0 else (frame.height + 1) // 2
+        w = frame.width if k == 0 else (frame.width + 1) // 2
+        out.append(np.frombuffer(plane, np.uint8).reshape(h, plane.line_size)[:, :w])
+    return out
+
+
+def _even(n: int) -> int:
+    return max(2, n - n % 2)
+
+
+def true_composite(truth: Truth, bg_in: av.container.InputContainer,
+                   fg_in: av.container.InputContainer) -> Iterator[av.VideoFrame]:
+    """The overlay as it should be: one yuv420p frame per fg frame, at fg's timestamps.
+
+    The yielded frame is bg's own decoded frame, written into in place and
+    reused while the map repeats it, as vidkompy's composite does.
+    """
+    bg_vs, fg_vs = bg_in.streams.video[0], fg_in.streams.video[0]
+    bg_vs.thread_type = fg_vs.thread_type = "AUTO"
+    cw, ch = _even(bg_vs.codec_context.width), _even(bg_vs.codec_context.height)
+    rw, rh = (_even(n) for n in truth.region_size)
+    x, y = int(round(truth.x)), int(round(truth.y))
+    ys, xs = slice(max(0, y), min(ch, y + rh)), slice(max(0, x), min(cw, x + rw))
+    sy, sx = slice(ys.start - y, ys.stop - y), slice(xs.start - x, xs.stop - x)
+    half = (slice(ys.start // 2, ys.start // 2 + (ys.stop - ys.start) // 2),
+            slice(xs.start // 2, xs.start // 2 + (xs.stop - xs.start) // 2),
+            slice(sy.start // 2, sy.start // 2 + (ys.stop - ys.start) // 2),
+            slice(sx.start // 2, sx.start // 2 + (xs.stop - xs.start) // 2))
+    frames = truth.frames
+    bg_frames = bg_in.decode(bg_vs)
+    bg_index, bg_frame = -1, None
+    for i, fg_frame in enumerate(fg_in.decode(fg_vs)):
+        if i >= len(frames):
+            break
+        while bg_index < frames[i]:
+            nxt = next(bg_frames, None)
+            if nxt is None:
+                break
+            if nxt.format.name != "yuv420p" or (nxt.width, nxt.height) != (cw, ch):
+                nxt = nxt.reformat(width=cw, height=ch, format="yuv420p")
+            else:
+                nxt.make_writable()
+            bg_frame, bg_index = nxt, bg_index + 1
+        if bg_frame is None:
+            raise ValueError("bg ended before the first mapped frame")
+        fg_yuv = fg_frame.reformat(width=rw, height=rh, format="yuv420p", interpolation="BICUBIC")
+        for k, (dst, src) in enumerate(zip(planes(bg_frame), planes(fg_yuv), strict=True)):
+            dy, dx, fy, fx = (ys, xs, sy, sx) if k == 0 else half
+            dst[dy, dx] = src[fy, fx]
+        bg_frame.pts, bg_frame.time_base = fg_frame.pts, fg_frame.time_base
+        yield bg_frame
+
+
+def run_floor(truth: Truth, output: Path) -> float:
+    """Write the true overlay to ``output``; returns the seconds it took."""
+    start = time.perf_counter()
+    with av.open(str(truth.bg)) as bg_in, av.open(str(truth.fg)) as fg_in, \
+            av.open(str(output), mode="w", format="mp4") as out:
+        fg_vs = fg_in.streams.video[0]
+        vs = out.add_stream("libx264", rate=fg_vs.average_rate or fg_vs.guessed_rate or 25)
+        bw, bh = bg_in.streams.video[0].codec_context.width, bg_in.streams.video[0].codec_context.height
+        vs.width, vs.height, vs.pix_fmt = _even(bw), _even(bh), "yuv420p"
+        vs.time_base = fg_vs.time_base
+        vs.options = {"crf": str(CRF), "preset": PRESET}
+        # PyAV's default is slice threads; frame threads are what the ffmpeg CLI (and vidkompy) use.
+        vs.codec_context.thread_type = "AUTO"
+        vs.codec_context.thread_count = 0
+        audio_in = fg_in.streams.audio[0] if fg_in.streams.audio else None
+        audio_out = out.add_stream_from_template(audio_in) if audio_in is not None else None
+        for frame in true_composite(truth, bg_in, fg_in):
+            frame.pict_type = av.video.frame.PictureType.NONE  # else x264 copies bg's I/P/B decisions
+            for packet in vs.encode(frame):
+                out.mux(packet)
+        for packet in vs.encode(None):
+            out.mux(packet)
+        if audio_in is not None and audio_out is not None:
+            with av.open(str(truth.fg)) as src:
+                for packet in src.demux(src.streams.audio[0]):
+                    if packet.dts is None:
+                        continue
+                    packet.stream = audio_out
+                    out.mux(packet)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The floor: overlay at the true offset and map, timed.")
+    parser.add_argument("truth_dir", type=Path, help="a footage folder with truth.json")
+    parser.add_argument("output", type=Path)
+    args = parser.parse_args()
+    truth = Truth.from_json(args.truth_dir, json.loads((args.truth_dir / "truth.json").read_text()))
+    print(json.dumps({"seconds": run_floor(truth, args.output)}))
+
+
+if __name__ == "__main__":
+    main()
