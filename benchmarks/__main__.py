@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": desc,
         "run": {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "quick": args.quick, "cases": [c.name for c in chosen], "peer": args.peer, "gpu": args.gpu,
-                "seconds": round(time.perf_counter() - started, 1)},
+                "seconds": round(time.perf_counter() - started, 1), "load_1m_at_end": round(os.getloadavg()[0], 2)},
         "prefect_db_init_s": db_init,
         "cli": cli,
         "cases": results,

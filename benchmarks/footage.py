@@ -101,11 +101,16 @@ def _encode(out: av.container.OutputContainer, vs: av.video.stream.VideoStream, 
         out.mux(packet)
 
 
-def _write_tone(out: av.container.OutputContainer, seconds: float) -> None:
+def _add_tone(out: av.container.OutputContainer) -> av.audio.stream.AudioStream:
+    """The audio stream must exist before the first packet is muxed (the header is written then)."""
+    stream = out.add_stream("aac", rate=48000)
+    stream.layout = "stereo"
+    return stream
+
+
+def _write_tone(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float) -> None:
     """A 440 Hz AAC tone: fg carries audio, so the overlay (and the floor) must remux it."""
     rate, block = 48000, 1024
-    stream = out.add_stream("aac", rate=rate)
-    stream.layout = "stereo"
     t = np.arange(int(seconds * rate)) / rate
     samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
     for start in range(0, len(samples), block):
@@ -155,7 +160,7 @@ def cut_pair(
     rng = np.random.default_rng(seed)
     bg_path, fg_path = folder / f"{name}.bg.mp4", folder / f"{name}.fg.mp4"
     labels = np.zeros(n_src, np.int64)
-    bg_out = fg_out = None
+    bg_out = fg_out = tone = None
     prev: np.ndarray | None = None
     i = 0
     try:
@@ -166,6 +171,7 @@ def cut_pair(
                 bg_size = (src.shape[1], src.shape[0])
                 bg_out, bg_vs = _open_encoder(bg_path, bg_size, bg_rate, bg_crf)
                 fg_out, fg_vs = _open_encoder(fg_path, (fw, fh), fg_rate, fg_crf)
+                tone = _add_tone(fg_out) if audio else None
             cur = src.astype(np.int16)
             same = prev is not None and float(np.abs(cur - prev).mean()) < SAME_PICTURE
             labels[k] = labels[k - 1] if same else (labels[k - 1] + 1 if k else 0)
@@ -190,8 +196,8 @@ def cut_pair(
             raise ValueError(f"{name}: the source has no frames")
         _encode(bg_out, bg_vs, None)
         _encode(fg_out, fg_vs, None)
-        if audio:
-            _write_tone(fg_out, len(truth) / float(fg_rate))
+        if tone is not None:
+            _write_tone(fg_out, tone, len(truth) / float(fg_rate))
     finally:
         for out in (bg_out, fg_out):
             if out is not None:

@@ -2,8 +2,9 @@
 
 1.2.5 is a ``fire`` CLI (``python -m vidkompy BG FG --output OUT``, read from its
 ``__main__.py`` and ``vidkompy.py``: options engine, drift_interval, margin,
-smooth, gpu, window, verbose) that shells out to the ``ffmpeg`` binary through
-ffmpeg-python. Without that binary it cannot run, and the column says so. It
+smooth, gpu, window, verbose) that probes with ``ffprobe`` and muxes with the
+``ffmpeg`` binary through ffmpeg-python. Without them it cannot run, and the
+column says so. It
 reports no alignment, so its output is scored by PSNR against the true
 composite. It runs from an empty folder: started in the repository, Python
 would import our vidkompy instead of it.
@@ -28,8 +29,9 @@ VENV = CACHE / "peer-venv"
 
 def unavailable() -> str | None:
     """Why the peer cannot run here, or None."""
-    if shutil.which("ffmpeg") is None:
-        return "peer skipped: no ffmpeg binary"
+    for tool in ("ffmpeg", "ffprobe"):
+        if shutil.which(tool) is None:
+            return f"peer skipped: no {tool} binary"
     return None
 
 

@@ -122,15 +122,16 @@ def print_tables(result: dict, console: Console | None = None) -> None:
     console.print(acc)
 
     t = Table(title="Time (seconds; x = multiple of the floor measured for the same case)")
-    cols = ["case", "floor", "end-to-end", "stages", "imports", "prefect overhead", "cached re-run", "composite",
-            "peak RSS MB"]
+    cols = ["case", "load", "floor", "end-to-end", "stages", "imports", "prefect overhead", "cached re-run",
+            "composite", "peak RSS MB"]
     if result["run"]["peer"]:
         cols += ["peer 1.2.5", "peer PSNR dB"]
     for col in cols:
         t.add_column(col, justify="left" if col == "case" else "right")
     for c in cases:
         f, vk, k = c["floor"], c["vidkompy"], c["cached"]
-        row = [c["name"], _num(f["seconds"]), _ratio_text(vk["seconds"], vk["ratio"]), _num(vk["stages_s"]),
+        row = [c["name"], _num(c["load_1m"], ".1f"), _num(f["seconds"]), _ratio_text(vk["seconds"], vk["ratio"]),
+               _num(vk["stages_s"]),
                _num(vk["import_s"]), _ratio_text(vk["overhead_s"], vk["overhead_ratio"]),
                _ratio_text(k["seconds"], k["ratio"]), _ratio_text(k["composite_s"], k["composite_ratio"]),
                _num(vk["max_rss_mb"], ".0f")]

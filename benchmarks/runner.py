@@ -9,6 +9,7 @@ recompose.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -41,6 +42,7 @@ def empty_result(case: Case) -> dict:
     """A case's record with every key present: failures leave nulls, never a different shape."""
     return {
         "name": case.name, "source": case.source, "covers": case.covers, "long": case.long, "error": None,
+        "load_1m": None,  # the machine's load average when the case started: other work skews the times
         "footage": {k: None for k in ("bg_size", "bg_fps", "fg_size", "fg_fps", "n_bg", "n_fg", "x", "y", "scale",
                                       "audio")},
         "accuracy": {k: None for k in ("exact", "within_one", "worst", "monotonic", "n_found", "offset_px",
@@ -88,6 +90,7 @@ def run_case(case: Case, truth: Truth, work: Path, env: dict[str, str], *, timeo
     """Floor, first run, cached re-run and scores for one pair; raises on a failed run (the caller records it)."""
     r = empty_result(case)
     r["footage"] = describe_footage(truth)
+    r["load_1m"] = round(os.getloadavg()[0], 2)
     folder = Path(tempfile.mkdtemp(prefix=f"{case.name}-", dir=work))
     try:
         r["floor"] = floor = run_floor(truth, folder, env, timeout)

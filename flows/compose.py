@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow
+from prefect.runtime import deployment as current_deployment
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks import composite, decode, dtw, embed, index, locate, spatial
@@ -77,5 +78,6 @@ def compose(
         "seconds": {name: round(r.seconds, 3) for name, r in refs.items() if r.computed},
     }
     plot_path = str(out.with_suffix(".map.png")) if plot and out is not None else None
-    report(Path(out or fg).stem, summary, bg_dec.result(), fg_dec.result(), aligned, store, plot_path)
+    report(Path(out or fg).stem, summary, bg_dec.result(), fg_dec.result(), aligned, store,
+           with_plot=current_deployment.id is not None, plot_path=plot_path)
     return summary

@@ -7,7 +7,9 @@ module, its torch device and its FAISS flag.
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -47,7 +49,17 @@ def probe_device(gpu: bool = True) -> Device:
     return device
 
 
+def _no_nvidia_device() -> bool:
+    """True when the OS shows no NVIDIA device at all: then importing torch (~2.5 s) to ask is wasted."""
+    if not sys.platform.startswith("linux"):
+        return sys.platform == "darwin"
+    return not (Path("/dev/nvidiactl").exists() or any(Path("/dev").glob("nvidia[0-9]*"))
+                or Path("/proc/driver/nvidia/version").exists())
+
+
 def _probe_gpu() -> Device:
+    if _no_nvidia_device():
+        return CPU
     try:
         import torch
 
