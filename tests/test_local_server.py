@@ -24,7 +24,7 @@ def gone(pid: int, within: float = 30.0) -> bool:
 
 def test_runs_share_one_local_server_which_stops_when_idle(crop, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.update(PREFECT_HOME=str(tmp_path / "home"), VIDKOMPY_LOCAL_SERVER_IDLE="20")
+    env.update(PREFECT_HOME=str(tmp_path / "home"), VIDKOMPY_LOCAL_SERVER_IDLE="8")
     state_file = tmp_path / "home" / "vidkompy-server.json"
 
     def align() -> None:
