@@ -8,11 +8,12 @@ Every user-caused failure ends as one line on stderr and an exit code
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from vidkompy.errors import VidkompyError
@@ -141,19 +142,44 @@ def _configured_api_url() -> str | None:
     return data.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
 
 
-def _start_local_server() -> str | None:
-    """With no server configured, use (or start, in the background) vidkompy's local one."""
+def _boot_local_server(args: argparse.Namespace) -> None:
+    """Start booting vidkompy's local server now, while this process imports and checks its inputs."""
     from vidkompy import local_server
 
-    if _configured_api_url() or os.environ.get(local_server.ENV_SWITCH, "1") == "0":
-        return None
+    if getattr(args, "deployment", False) or _configured_api_url() or os.environ.get(local_server.ENV_SWITCH) == "0":
+        return
     try:
-        url = local_server.ensure()
-    except Exception as exc:  # never let the convenience stop a run: Prefect's own temporary server remains
-        log.debug("local Prefect server unavailable (%s): using a temporary one", exc)
-        return None
-    os.environ["PREFECT_API_URL"] = url
-    return url
+        local_server.ensure()
+    except Exception as exc:  # a convenience must never stop a run: Prefect's temporary server remains
+        log.debug("local Prefect server unavailable (%s)", exc)
+
+
+@contextlib.contextmanager
+def prefect_session() -> Iterator[None]:
+    """Settings for a flow called in this process.
+
+    No heartbeat: its thread is joined in 1 s steps at the end of every flow call (~1 s a run)
+    for crash detection that a process worker already provides. And with no server configured,
+    vidkompy's local server (see `vidkompy.local_server`) instead of a temporary one per call.
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from vidkompy import local_server
+
+    updates: dict = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    url = None
+    if not PREFECT_API_URL.value() and os.environ.get(local_server.ENV_SWITCH) != "0":
+        try:
+            url = local_server.ensure()
+        except Exception as exc:
+            log.debug("local Prefect server unavailable (%s)", exc)
+        if url and local_server.wait_until_healthy(url):
+            updates[PREFECT_API_URL] = url
+        elif url:
+            log.warning("the local Prefect server did not start: using a temporary one for this run")
+            url = None
+    with temporary_settings(updates=updates), (local_server.keepalive() if url else contextlib.nullcontext()):
+        yield
 
 
 def _server_command(action: str) -> int:
@@ -170,14 +196,6 @@ def _server_command(action: str) -> int:
     return 0
 
 
-def _local_server_ready(url: str | None) -> None:
-    from vidkompy import local_server
-
-    if url and not local_server.wait_until_healthy(url):
-        log.warning("the local Prefect server did not start: using a temporary one for this run")
-        os.environ.pop("PREFECT_API_URL", None)
-
-
 def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("vidkompy: %(message)s"))
@@ -187,14 +205,10 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def run_flow(**params: object) -> dict:
-    """Run the compose flow in this process (embedded Prefect unless PREFECT_API_URL names a server)."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
+    """Run the compose flow in this process, against the configured server or vidkompy's local one."""
     from flows.compose import compose as compose_flow
 
-    # The heartbeat thread is joined in 1 s steps at the end of every flow call: ~1 s per run for
-    # crash detection that a process worker already provides.
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with prefect_session():
         return compose_flow(**params)
 
 
@@ -204,14 +218,6 @@ def to_result(summary: dict) -> ComposeResult:
     alignment = Alignment(Geometry(summary["x"], summary["y"], summary["scale"]), summary["confidence"],
                           np.asarray(summary["frames"], dtype=np.int64))
     return ComposeResult(alignment, summary["output"], summary["seconds"], tuple(summary["computed"]))
-
-
-def _keepalive(server: str | None):
-    import contextlib
-
-    from vidkompy import local_server
-
-    return local_server.keepalive() if server else contextlib.nullcontext()
 
 
 def _install_progress() -> object | None:
@@ -243,8 +249,6 @@ def _report(summary: dict, as_json: bool) -> None:
 
 def run_batch(args: argparse.Namespace) -> dict:
     """The batch flow, embedded here or as the `batch` deployment on the configured server."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
     params = dict(folder=str(Path(args.folder).absolute()), output_dir=str(Path(args.output_dir).absolute()),
                   border=args.border, blend=args.blend, gpu=args.gpu, cache_dir=args.cache_dir,
                   weights=args.weights, max_parallel=args.max_parallel)
@@ -252,7 +256,7 @@ def run_batch(args: argparse.Namespace) -> dict:
         return _run_batch_deployment(params)
     from flows.batch import batch
 
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with prefect_session():
         state = batch(**params, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
@@ -307,17 +311,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose)
     if args.command == "server":
         return _server_command(args.action)
-    # started first, so that it boots while this process imports and checks its inputs
-    server = None if getattr(args, "deployment", False) else _start_local_server()
+    _boot_local_server(args)
     if args.command == "batch":
         folder = Path(args.folder)
         if not folder.is_dir():
             print(f"vidkompy: error: {folder}: not a folder", file=sys.stderr)
             return 2
         try:
-            _local_server_ready(server)
-            with _keepalive(server):
-                return _report_batch(run_batch(args))
+            return _report_batch(run_batch(args))
         except VidkompyError as exc:
             print(f"vidkompy: error: {exc}", file=sys.stderr)
             return exc.exit_code
@@ -335,9 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Fail in a second, before Prefect starts, on what can be checked up front.
         check_inputs(args.bg, args.fg, getattr(args, "output", None), args.command == "compose")
-        _local_server_ready(server)
-        with _keepalive(server):
-            summary = run_flow(**params)
+        summary = run_flow(**params)
     except VidkompyError as exc:
         if args.verbose:
             raise
