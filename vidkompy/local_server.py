@@ -166,7 +166,12 @@ def supervise(port: int, idle: int) -> int:
                                "--port", str(port)], stdin=subprocess.DEVNULL, env=_server_env())
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    url = f"http://127.0.0.1:{port}/api"
     try:
+        # idle time counts from readiness: a first boot (database creation) can take longer than `idle`
+        while not stopping.is_set() and server.poll() is None and not healthy(url):
+            stopping.wait(0.2)
+        touch()
         while not stopping.wait(2.0) and server.poll() is None:
             try:
                 last = _state_path().stat().st_mtime
