@@ -120,7 +120,7 @@ def embed(video: Artifact, role: str, fg_size: tuple[int, int], region: Artifact
             thumbs = fg_on_grid(t.frames, t.full_size, grid)
         else:
             thumbs, _ = bg_on_grid(t.frames, t.full_size, geometry, grid)
-        return {"emb": embedder.embed(thumbs)}, {"model": embedder.model_id}
+        return {"emb": embedder.embed(thumbs, f"embed {role}")}, {"model": embedder.model_id}
 
     return _cached_or_computed(store, "embed", key, compute)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vidkompy.device import CPU, Device
+from vidkompy.progress import stage
 from vidkompy.resample import rescale
 from vidkompy.spatial import RegionGrid
 
@@ -81,10 +82,14 @@ class FrameEmbedder:
             self.model_id = FALLBACK_ID
             _announce("no MobileNetV3-Small weights on disk: embedding with the weight-free fallback")
 
-    def embed(self, frames: np.ndarray) -> np.ndarray:
-        if self.weights is None:
-            return fallback_embedding(frames)
-        return self._mobilenet(frames)
+    def embed(self, frames: np.ndarray, label: str = "embed") -> np.ndarray:
+        with stage(label, len(frames)) as bar:
+            out = []
+            for start in range(0, len(frames), self.batch_size):
+                batch = frames[start : start + self.batch_size]
+                out.append(fallback_embedding(batch) if self.weights is None else self._mobilenet(batch))
+                bar.advance(len(batch))
+        return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
 
     def _load(self):
         import torch
