@@ -12,6 +12,7 @@ import argparse
 import datetime
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,8 +22,8 @@ from benchmarks import REPO, machine, peer, prefect_cost
 from benchmarks.cases import CASES, CLI_CASE, select
 from benchmarks.footage import build
 from benchmarks.metrics import offset_error, score_frames
-from benchmarks.report import print_tables, targets, write_json
-from benchmarks.runner import empty_result, ratio, run_case
+from benchmarks.report import print_tables, ratio, targets, write_json
+from benchmarks.runner import empty_result, run_case
 
 
 def _log(msg: str) -> None:
@@ -35,6 +36,21 @@ def _env(prefect_home: Path) -> dict[str, str]:
     env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                PYTHONPATH=str(REPO))
     return env
+
+
+def _commit() -> str | None:
+    """The repository's HEAD, "+dirty" when vidkompy's code differs from it: results belong to a version.
+
+    Read-only git; compared at start and end, it shows a run that straddled a change.
+    """
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "vidkompy", "tasks", "flows"],
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (head + ("+dirty" if dirty else "")) or None
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,7 +70,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def _cli_block(work: Path, env: dict[str, str], runs: int, gpu: bool) -> dict:
     case = next(c for c in CASES if c.name == CLI_CASE)
     truth = build(case.name, case.source, case.params)
-    _log(f"CLI fixed cost on {case.name}: {runs} run(s) without a server, {runs} with one")
+    _log(f"CLI fixed cost on {case.name}: {runs} run(s) each with a temporary server, a running server, "
+         "and no server configured")
     cli = prefect_cost.measure(truth, work / "cli", env, runs=runs, gpu=gpu, timeout=600)
     al = cli["align_json"]
     got = al.pop("json")
@@ -86,12 +103,15 @@ def main(argv: list[str] | None = None) -> int:
             _log(peer_note)
     _log(f"{len(chosen)} case(s) on {slug}; scratch {work}")
     results: list[dict] = []
-    cli, db_init = None, None
+    cli, db_init, local_boot = None, None, None
+    commit_start = _commit()
     try:
         _log("creating Prefect's database")
         db_init = prefect_cost.init_database(env, work)
         if any(c.name == CLI_CASE for c in chosen):
             cli = _cli_block(work, env, runs, args.gpu)
+        # Every case then finds vidkompy's local server up, as a user's second run does.
+        local_boot = prefect_cost.start_local_server(env, work)
         for n, case in enumerate(chosen, 1):
             _log(f"[{n}/{len(chosen)}] {case.name}: footage")
             r = empty_result(case)
@@ -103,23 +123,25 @@ def main(argv: list[str] | None = None) -> int:
                 r["error"] = f"{type(exc).__name__}: {exc}"[:600]
                 _log(f"{case.name}: FAILED {r['error']}")
             if args.peer:
-                if peer_note:
-                    r["peer"] = {"skipped": peer_note}
-                elif not r["error"]:
+                if peer_note or r["error"]:
+                    r["peer"] = peer.skipped(peer_note or "vidkompy failed on this case")
+                else:
                     _log(f"{case.name}: peer vidkompy {peer.PEER_VERSION}")
                     p = peer.run_peer(truth, work, env, timeout=max(300.0, 30 * (r["floor"]["seconds"] or 10)))
-                    p["ratio"] = ratio(p["seconds"], r["floor"]["seconds"])
-                    r["peer"] = {"skipped": None, **p}
+                    r["peer"] = {**p, "ratio": ratio(p["seconds"], r["floor"]["seconds"])}
             results.append(r)
     finally:
+        prefect_cost.stop_local_server(env, work)
         shutil.rmtree(work, ignore_errors=True)
     result = {
         "machine_slug": slug,
         "machine": desc,
         "run": {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "quick": args.quick, "cases": [c.name for c in chosen], "peer": args.peer, "gpu": args.gpu,
+                "commit": commit_start, "commit_at_end": _commit(), "quick": args.quick,
+                "cases": [c.name for c in chosen], "peer": args.peer, "gpu": args.gpu,
                 "seconds": round(time.perf_counter() - started, 1), "load_1m_at_end": round(os.getloadavg()[0], 2)},
         "prefect_db_init_s": db_init,
+        "local_server_boot_s": local_boot,
         "cli": cli,
         "cases": results,
         "peer_note": peer_note,

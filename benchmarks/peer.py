@@ -51,6 +51,12 @@ def ensure_venv() -> Path:
     return python
 
 
+def skipped(reason: str) -> dict:
+    """The peer's record when it did not run: the same keys, nulls."""
+    return {"skipped": reason, "rc": None, "seconds": None, "ratio": None, "max_rss_mb": None, "timed_out": None,
+            "psnr": None, "worst_frame_psnr": None, "n_frames": None, "error": None}
+
+
 def run_peer(truth: Truth, work: Path, env: dict[str, str], timeout: float) -> dict:
     """Run the peer on a pair; seconds end to end, peak RSS and its output's PSNR against the truth."""
     python = ensure_venv()
@@ -59,9 +65,8 @@ def run_peer(truth: Truth, work: Path, env: dict[str, str], timeout: float) -> d
     peer_env = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     m = run_measured([str(python), "-m", "vidkompy", str(truth.bg), str(truth.fg), "--output", str(output)],
                      env=peer_env, cwd=folder, timeout=timeout)
-    result: dict = {"rc": m.rc, "seconds": round(m.seconds, 3), "max_rss_mb": round(m.max_rss / 2**20, 1),
-                    "timed_out": m.timed_out, "psnr": None, "worst_frame_psnr": None, "n_frames": None,
-                    "error": None}
+    result = {**skipped(""), "skipped": None, "rc": m.rc, "seconds": round(m.seconds, 3),
+              "max_rss_mb": round(m.max_rss / 2**20, 1), "timed_out": m.timed_out}
     if m.rc != 0 or not output.exists():
         result["error"] = m.tail() or "no output written"
         return result

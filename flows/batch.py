@@ -100,7 +100,8 @@ def batch(
     """Compose every ``NAME.bg.EXT`` + ``NAME.fg.EXT`` of ``folder`` into ``output_dir/NAME.mp4``."""
     pairs, skipped = find_pairs(folder)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
-    params = {"border": border, "blend": blend, "gpu": gpu, "cache_dir": cache_dir, "weights": weights}
+    params = {"border": border, "blend": blend, "gpu": gpu, "cache_dir": cache_dir, "weights": weights,
+              "plot_in_ui": True}
     comment = settings_comment(border, blend, weights)
     store = Store.open(cache_dir)
     as_deployment = current_deployment.id is not None

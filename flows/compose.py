@@ -34,8 +34,13 @@ def compose(
     write_video: bool = True,
     force: bool = False,
     plot: bool = False,
+    plot_in_ui: bool = False,
 ) -> dict:
-    """Overlay fg on bg; returns the alignment, the output path and what each stage did."""
+    """Overlay fg on bg; returns the alignment, the output path and what each stage did.
+
+    ``plot`` writes the frame-map plot next to the output; the markdown artifact carries
+    it when ``plot_in_ui`` (batches) or in deployment runs, where people read the UI.
+    """
     _, fg_info, out = check_inputs(bg, fg, output, write_video)
     store = Store.open(cache_dir)
     device = probe_device(gpu)
@@ -79,5 +84,5 @@ def compose(
     }
     plot_path = str(out.with_suffix(".map.png")) if plot and out is not None else None
     report(Path(out or fg).stem, summary, bg_dec.result(), fg_dec.result(), aligned, store,
-           with_plot=current_deployment.id is not None, plot_path=plot_path)
+           with_plot=plot_in_ui or current_deployment.id is not None, plot_path=plot_path)
     return summary
