@@ -17,6 +17,7 @@ import numpy as np
 
 from vidkompy.dtw import monotonic_alignment
 from vidkompy.models import Alignment, Geometry
+from vidkompy.resample import antialias
 from vidkompy.spatial import (
     FitPair,
     RegionGrid,
@@ -32,6 +33,7 @@ from vidkompy.video_io import Thumbnails
 BAND = 3  # frames either side of the path that the pixel match considers
 PAIR_BAND = 2  # a fit pair takes the best bg frame within this many frames of the path
 N_PAIRS = 12
+N_FULL_PAIRS = 6  # full-size pictures carry enough pixels; each one read costs a seek and a GOP of decoding
 MAX_ROUNDS = 5
 CONVERGED_PX = 0.01
 SNAP_TO_UNSCALED = 0.003  # a fitted scale this close to 1 is a plain crop
@@ -58,7 +60,7 @@ def frame_ratio(bg_pts: np.ndarray, fg_pts: np.ndarray) -> float:
 
 def _match(fg_grid: np.ndarray, bg: Thumbnails, geometry: Geometry, grid: RegionGrid, path: np.ndarray,
            ratio: float) -> _Match:
-    bg_grid, mask = bg_on_grid(bg.frames, bg.full_size, geometry, grid)
+    bg_grid, mask = bg_on_grid(bg.frames, bg.full_size, geometry, grid, blurred=True)
     lo = np.asarray(path, dtype=np.int64) - BAND
     band = band_ncc(fg_grid, bg_grid, mask, lo, 2 * BAND + 1)
     cost = np.where(band > -1.0, np.log1p(-np.clip(band, -0.999, 0.99995)), np.inf)
@@ -84,7 +86,7 @@ def _phase_start(fg_grid: np.ndarray, bg: Thumbnails, geometry: Geometry, grid: 
     """Sub-pixel translation from phase correlation on pairs along the path (median of them)."""
     idx = np.unique(np.linspace(0, len(path) - 1, min(8, len(path))).round().astype(int))
     js = np.clip(path[idx], 0, len(bg.frames) - 1)
-    bg_grid, _ = bg_on_grid(bg.frames[js], bg.full_size, geometry, grid)
+    bg_grid, _ = bg_on_grid(bg.frames[js], bg.full_size, geometry, grid, blurred=True)
     shifts = [phase_correlate(fg_grid[i], bg_grid[k], xp=xp) for k, i in enumerate(idx)]
     dy = float(np.median([s[0] for s in shifts]))
     dx = float(np.median([s[1] for s in shifts]))
@@ -133,6 +135,9 @@ def refine_alignment(
     ratio = frame_ratio(bg.pts, fg.pts)
     grid = comparison_grid(fg.full_size, fg.factor, bg.factor, located.scale)
     fg_grid = fg_on_grid(fg.frames, fg.full_size, grid)
+    # the anti-alias blur depends on the sampling step only, not on the offset: once for all rounds
+    shrink = grid.fg_factor[0] / (located.scale * bg.factor[0])
+    bg = Thumbnails(bg.pts, antialias(bg.frames, shrink), bg.full_size)
     geometry = _phase_start(fg_grid, bg, located, grid, np.asarray(path), xp)
     match = _match(fg_grid, bg, geometry, grid, np.asarray(path), ratio)
     for round_ in range(max_rounds):
@@ -149,7 +154,7 @@ def refine_alignment(
     coarse_work = max(*bg.factor, *fg.factor) > 1.0
     if read_full is not None and coarse_work:
         # The working copies are smaller than the videos: polish on a dozen full-size pairs.
-        pairs = _pairs(match, N_PAIRS)
+        pairs = _pairs(match, N_FULL_PAIRS)
         bg_full, fg_full = read_full([j for _, j in pairs], [i for i, _ in pairs])
         full = [FitPair(fg_full[i], (1.0, 1.0), bg_full[j], (1.0, 1.0))
                 for i, j in pairs if i in fg_full and j in bg_full]

@@ -287,10 +287,10 @@ def _huber_weights(r: np.ndarray) -> np.ndarray:
 
 def _solve_brightness(bn: np.ndarray, fv: np.ndarray, w: np.ndarray | None) -> np.ndarray:
     """Weighted least squares of fv ~ a*bn + b + c*bn^2 by its 3x3 normal equations."""
-    basis = (bn, np.ones_like(bn), bn * bn)
-    ww = np.ones_like(bn) if w is None else w
-    m = np.array([[float(np.sum(ww * p * q)) for q in basis] for p in basis])
-    v = np.array([float(np.sum(ww * p * fv)) for p in basis])
+    basis = np.stack([bn.ravel(), np.ones(bn.size, bn.dtype), (bn * bn).ravel()])
+    wb = basis if w is None else basis * w.ravel()
+    m = wb @ basis.T
+    v = wb @ fv.ravel()
     try:
         return np.linalg.solve(m + 1e-9 * np.eye(3), v)
     except np.linalg.LinAlgError:
@@ -391,11 +391,14 @@ def fg_on_grid(fg_frames: np.ndarray, fg_size: tuple[int, int], grid: RegionGrid
 
 
 def bg_on_grid(bg_frames: np.ndarray, bg_size: tuple[int, int], geometry: Geometry,
-               grid: RegionGrid) -> tuple[np.ndarray, np.ndarray]:
-    """The bg region under fg, sampled on fg's grid, and the mask of grid pixels inside bg."""
+               grid: RegionGrid, *, blurred: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The bg region under fg, sampled on fg's grid, and the mask of grid pixels inside bg.
+
+    ``blurred``: the frames are already anti-aliased for this sampling step.
+    """
     bg_factor = (bg_size[0] / bg_frames.shape[2], bg_size[1] / bg_frames.shape[1])
     gm = grid_map(geometry.x, geometry.y, geometry.scale, grid.fg_factor, bg_factor)
-    return warp(bg_frames, gm, grid.shape), valid_mask(gm, grid.shape, bg_frames.shape[1:])
+    return warp(bg_frames, gm, grid.shape, blurred=blurred), valid_mask(gm, grid.shape, bg_frames.shape[1:])
 
 
 def _normalise(stack: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -405,14 +408,26 @@ def _normalise(stack: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return v
 
 
-def band_ncc(fg_grid: np.ndarray, bg_grid: np.ndarray, mask: np.ndarray, lo: np.ndarray, width: int) -> np.ndarray:
-    """NCC of fg frame i with bg frames lo[i] .. lo[i] + width - 1 (-1 outside bg)."""
+def band_ncc(fg_grid: np.ndarray, bg_grid: np.ndarray, mask: np.ndarray, lo: np.ndarray, width: int,
+             chunk: int = 64) -> np.ndarray:
+    """NCC of fg frame i with bg frames lo[i] .. lo[i] + width - 1 (-1 outside bg).
+
+    The band follows a monotonic path, so a chunk of fg frames meets a short run of
+    bg frames: one matrix product (BLAS) per chunk instead of a gather per offset.
+    """
     fv = _normalise(fg_grid, mask)
     bv = _normalise(bg_grid, mask)
-    n_bg = len(bv)
-    out = np.full((len(fv), width), -1.0, dtype=np.float32)
-    for k in range(width):
-        j = lo + k
-        ok = (j >= 0) & (j < n_bg)
-        out[ok, k] = np.einsum("ij,ij->i", fv[ok], bv[j[ok]])
+    n_fg, n_bg = len(fv), len(bv)
+    out = np.full((n_fg, width), -1.0, dtype=np.float32)
+    ks = np.arange(width)
+    for a in range(0, n_fg, chunk):
+        b = min(n_fg, a + chunk)
+        j = lo[a:b, None] + ks[None, :]
+        r0, r1 = max(0, int(j.min())), min(n_bg, int(j.max()) + 1)
+        if r1 <= r0:
+            continue
+        block = fv[a:b] @ bv[r0:r1].T
+        ok = (j >= r0) & (j < r1)
+        rows = np.broadcast_to(np.arange(b - a)[:, None], j.shape)
+        out[a:b][ok] = block[rows[ok], j[ok] - r0]
     return out

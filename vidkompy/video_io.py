@@ -24,6 +24,7 @@ from vidkompy.progress import stage
 # of this pass, not the thumbnail's size; a few hundred pixels keep the
 # alignment's working arrays small while leaving enough detail for a sub-pixel fit.
 WORK_WIDTH = 320
+SEEK_COST_FRAMES = 125  # frames decoded per seek, on average, with a 250-frame GOP
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,10 @@ def read_gray_frames(
     out: dict[int, np.ndarray] = {}
     if not wanted:
         return out
+    if len(wanted) * SEEK_COST_FRAMES > wanted[-1]:
+        # keyframes are often 250 frames apart (x264's default): a seek per target would
+        # decode more than one pass up to the last target does
+        return _read_sequential(path, wanted)
     with open_video(path) as container:
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
