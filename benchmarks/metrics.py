@@ -18,6 +18,8 @@ import numpy as np
 from benchmarks.floor import planes, true_composite
 from benchmarks.footage import Truth
 
+MAX_WRONG = 20  # misses listed per case: enough to see a pattern (a cut, a static shot), not the whole map
+
 
 @dataclass(frozen=True)
 class FrameScore:
@@ -29,6 +31,7 @@ class FrameScore:
     within_one: float  # share at most one frame off
     worst: int | None  # largest error in frames (None when the map is missing frames)
     monotonic: bool
+    wrong: list[list[int]]  # the first few misses as [fg frame, mapped bg frame, true bg frame]
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,6 +63,7 @@ def score_frames(found: np.ndarray, truth: Truth) -> FrameScore:
         within_one=float((err <= 1).sum()) / n,
         worst=int(err.max()) if n and len(found) == n else None,
         monotonic=bool((steps >= 0).all()),
+        wrong=[[int(i), int(found[i]), int(truth.frames[i])] for i in np.flatnonzero(err)[:MAX_WRONG]],
     )
 
 

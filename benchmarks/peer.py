@@ -67,10 +67,10 @@ def run_peer(truth: Truth, work: Path, env: dict[str, str], timeout: float) -> d
                      env=peer_env, cwd=folder, timeout=timeout)
     result = {**skipped(""), "skipped": None, "rc": m.rc, "seconds": round(m.seconds, 3),
               "max_rss_mb": round(m.max_rss / 2**20, 1), "timed_out": m.timed_out}
-    if m.rc != 0 or not output.exists():
-        result["error"] = m.tail() or "no output written"
-        return result
     try:
+        if m.rc != 0 or not output.exists():
+            result["error"] = m.tail() or "no output written"
+            return result
         score = score_video(output, truth)
     except Exception as exc:  # noqa: BLE001 - the peer's output is scored, never trusted
         result["error"] = f"output not readable: {exc}"

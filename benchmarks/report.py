@@ -147,8 +147,9 @@ def print_tables(result: dict, console: Console | None = None) -> None:
                _num(vk["max_rss_mb"], ".0f")]
         if result["run"]["peer"]:
             p = c["peer"] or {}
-            row += [p.get("skipped") or p.get("error") and "failed" or _ratio_text(p.get("seconds"), p.get("ratio")),
-                    _num(p.get("psnr"), ".1f")]
+            cell = "skipped" if p.get("skipped") else ("failed" if p.get("error") else
+                                                       _ratio_text(p.get("seconds"), p.get("ratio")))
+            row += [cell, _num(p.get("psnr"), ".1f")]
         t.add_row(*row)
     console.print(t)
 

@@ -42,7 +42,7 @@ def empty_result(case: Case) -> dict:
         "footage": {k: None for k in ("bg_size", "bg_fps", "fg_size", "fg_fps", "n_bg", "n_fg", "x", "y", "scale",
                                       "audio")},
         "accuracy": {k: None for k in ("exact", "within_one", "worst", "monotonic", "n_found", "offset_px",
-                                       "scale_err", "x", "y", "scale", "confidence")},
+                                       "scale_err", "x", "y", "scale", "confidence", "wrong")},
         "floor": {"seconds": None, "process_s": None, "max_rss_mb": None},
         "vidkompy": {"seconds": None, "ratio": None, "import_s": None, "call_s": None, "stages_s": None,
                      "critical_path_s": None, "overhead_s": None, "overhead_ratio": None, "overhead_path_s": None,
@@ -127,7 +127,7 @@ def run_case(case: Case, truth: Truth, work: Path, env: dict[str, str], *, timeo
                          "offset_px": round(offset_error(got["x"], got["y"], truth), 4),
                          "scale_err": round(scale_error(got["scale"], truth), 6), "x": round(got["x"], 4),
                          "y": round(got["y"], 4), "scale": round(got["scale"], 6),
-                         "confidence": round(got["confidence"], 4)}
+                         "confidence": round(got["confidence"], 4), "wrong": fsc.wrong}
         vs = score_video(output, truth)
         r["output"] = {"psnr": vs.psnr, "worst_frame_psnr": vs.worst_frame_psnr, "n_frames": vs.n_frames}
         output.unlink(missing_ok=True)
