@@ -85,8 +85,16 @@ def sample_grid(images: np.ndarray, ys: tuple[np.ndarray, np.ndarray], xs: tuple
     return rows[..., x0] * (1 - wx) + rows[..., x1] * wx
 
 
+WARP_CHUNK = 128  # frames per step: a whole stack blurred at float32 grew peak memory with the video's length
+
+
 def warp(images: np.ndarray, gmap: GridMap, out_shape: tuple[int, int], *, blurred: bool = False) -> np.ndarray:
     """Sample ``images`` ((N,) H, W) on the output grid, bilinear, float32."""
+    if images.ndim == 3 and len(images) > WARP_CHUNK:
+        out = np.empty((len(images), *out_shape), np.float32)
+        for a in range(0, len(images), WARP_CHUNK):
+            out[a : a + WARP_CHUNK] = warp(images[a : a + WARP_CHUNK], gmap, out_shape, blurred=blurred)
+        return out
     src = images if blurred else antialias(images, gmap.shrink)
     src = src.astype(np.float32, copy=False)
     h, w = out_shape
