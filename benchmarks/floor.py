@@ -21,21 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
-import numpy as np
 
 from benchmarks.footage import Truth
+from vidkompy.composite import yuv_planes  # numpy views only: the floor stays FFmpeg's work
 
 CRF, PRESET = 18, "veryfast"
-
-
-def planes(frame: av.VideoFrame) -> list[np.ndarray]:
-    """Writable numpy views over a yuv420p frame's planes (no copy)."""
-    out = []
-    for k, plane in enumerate(frame.planes):
-        h = frame.height if k == 0 else (frame.height + 1) // 2
-        w = frame.width if k == 0 else (frame.width + 1) // 2
-        out.append(np.frombuffer(plane, np.uint8).reshape(h, plane.line_size)[:, :w])
-    return out
 
 
 def _even(n: int) -> int:
@@ -78,7 +68,7 @@ def true_composite(truth: Truth, bg_in: av.container.InputContainer,
         if bg_frame is None:
             raise ValueError("bg ended before the first mapped frame")
         fg_yuv = fg_frame.reformat(width=rw, height=rh, format="yuv420p", interpolation="BICUBIC")
-        for k, (dst, src) in enumerate(zip(planes(bg_frame), planes(fg_yuv), strict=True)):
+        for k, (dst, src) in enumerate(zip(yuv_planes(bg_frame), yuv_planes(fg_yuv), strict=True)):
             dy, dx, fy, fx = (ys, xs, sy, sx) if k == 0 else half
             dst[dy, dx] = src[fy, fx]
         bg_frame.pts, bg_frame.time_base = fg_frame.pts, fg_frame.time_base

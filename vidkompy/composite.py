@@ -150,7 +150,7 @@ def _strips(alpha: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray]]:
     return out
 
 
-def _planes(frame: av.VideoFrame) -> list[np.ndarray]:
+def yuv_planes(frame: av.VideoFrame) -> list[np.ndarray]:
     """Writable numpy views over a yuv420p frame's three planes (no copy)."""
     out = []
     for k, plane in enumerate(frame.planes):
@@ -246,12 +246,12 @@ def composite(
                         if nxt is None:
                             break
                         bg_frame, bg_index = nxt, bg_index + 1
-                        saved = blender.save(_planes(bg_frame))
+                        saved = blender.save(yuv_planes(bg_frame))
                     if bg_frame is None:
                         raise OutputError(bg_path, "ended before the first mapped frame")
                     fg_yuv = fg_frame.reformat(width=p.width, height=p.height, format="yuv420p",
                                                interpolation="BICUBIC")
-                    blender.paste(_planes(bg_frame), saved, _planes(fg_yuv))
+                    blender.paste(yuv_planes(bg_frame), saved, yuv_planes(fg_yuv))
                     bg_frame.pts = fg_frame.pts
                     bg_frame.time_base = fg_frame.time_base
                     bg_frame.pict_type = av.video.frame.PictureType.NONE  # else x264 copies bg's I/P/B
