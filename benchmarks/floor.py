@@ -23,7 +23,7 @@ from pathlib import Path
 import av
 
 from benchmarks.footage import Truth
-from vidkompy.composite import yuv_planes  # numpy views only: the floor stays FFmpeg's work
+from vidkompy.composite import open_encoder, yuv_frames, yuv_planes  # numpy views only: the floor stays FFmpeg's work
 
 CRF, PRESET = 18, "veryfast"
 
@@ -51,7 +51,7 @@ def true_composite(truth: Truth, bg_in: av.container.InputContainer,
             slice(sy.start // 2, sy.start // 2 + (ys.stop - ys.start) // 2),
             slice(sx.start // 2, sx.start // 2 + (xs.stop - xs.start) // 2))
     frames = truth.frames
-    bg_frames = bg_in.decode(bg_vs)
+    bg_frames = yuv_frames(bg_in.decode(bg_vs), (cw, ch))
     bg_index, bg_frame = -1, None
     for i, fg_frame in enumerate(fg_in.decode(fg_vs)):
         if i >= len(frames):
@@ -60,10 +60,6 @@ def true_composite(truth: Truth, bg_in: av.container.InputContainer,
             nxt = next(bg_frames, None)
             if nxt is None:
                 break
-            if nxt.format.name != "yuv420p" or (nxt.width, nxt.height) != (cw, ch):
-                nxt = nxt.reformat(width=cw, height=ch, format="yuv420p")
-            else:
-                nxt.make_writable()
             bg_frame, bg_index = nxt, bg_index + 1
         if bg_frame is None:
             raise ValueError("bg ended before the first mapped frame")
@@ -81,14 +77,9 @@ def run_floor(truth: Truth, output: Path) -> float:
     with av.open(str(truth.bg)) as bg_in, av.open(str(truth.fg)) as fg_in, \
             av.open(str(output), mode="w", format="mp4") as out:
         fg_vs = fg_in.streams.video[0]
-        vs = out.add_stream("libx264", rate=fg_vs.average_rate or fg_vs.guessed_rate or 25)
         bw, bh = bg_in.streams.video[0].codec_context.width, bg_in.streams.video[0].codec_context.height
-        vs.width, vs.height, vs.pix_fmt = _even(bw), _even(bh), "yuv420p"
-        vs.time_base = fg_vs.time_base
-        vs.options = {"crf": str(CRF), "preset": PRESET}
-        # PyAV's default is slice threads; frame threads are what the ffmpeg CLI (and vidkompy) use.
-        vs.codec_context.thread_type = "AUTO"
-        vs.codec_context.thread_count = 0
+        # vidkompy's own encoder set-up: the floor differs from it only in knowing the answer
+        vs = open_encoder(out, fg_vs, (_even(bw), _even(bh)), CRF, PRESET)
         audio_in = fg_in.streams.audio[0] if fg_in.streams.audio else None
         audio_out = out.add_stream_from_template(audio_in) if audio_in is not None else None
         for frame in true_composite(truth, bg_in, fg_in):

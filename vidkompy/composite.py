@@ -181,7 +181,7 @@ def atomic_output(path: Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
-def _encoder(out: av.container.OutputContainer, fg_stream: av.video.stream.VideoStream, size: tuple[int, int],
+def open_encoder(out: av.container.OutputContainer, fg_stream: av.video.stream.VideoStream, size: tuple[int, int],
              crf: int, preset: str) -> av.video.stream.VideoStream:
     rate = fg_stream.average_rate or fg_stream.guessed_rate or 25
     vs = out.add_stream("libx264", rate=rate)
@@ -226,7 +226,7 @@ def composite(
         with av.open(str(tmp), mode="w", format="mp4") as out:
             if comment:
                 out.metadata["comment"] = comment  # what the batch checks to skip finished pairs
-            vs = _encoder(out, fg_vs, canvas, crf, preset)
+            vs = open_encoder(out, fg_vs, canvas, crf, preset)
             if rotation:
                 vs.set_display_rotation(rotation)  # the inputs' own display rotation, kept
             audio_out = None
@@ -235,7 +235,7 @@ def composite(
                     audio_out = out.add_stream_from_template(audio_in)
                 else:
                     audio_out = out.add_stream("aac", rate=audio_in.codec_context.sample_rate or 48000)
-            bg_frames = _yuv_frames(bg_in.decode(bg_vs), canvas)
+            bg_frames = yuv_frames(bg_in.decode(bg_vs), canvas)
             bg_index, bg_frame, saved = -1, None, []
             with stage("composite", len(frames)) as bar:
                 for i, fg_frame in enumerate(fg_in.decode(fg_vs)):
@@ -267,7 +267,7 @@ def composite(
     return output
 
 
-def _yuv_frames(decoded: Iterator[av.VideoFrame], canvas: tuple[int, int]) -> Iterator[av.VideoFrame]:
+def yuv_frames(decoded: Iterator[av.VideoFrame], canvas: tuple[int, int]) -> Iterator[av.VideoFrame]:
     """bg frames as writable yuv420p of the (even) canvas size."""
     for frame in decoded:
         if frame.format.name != "yuv420p" or (frame.width, frame.height) != canvas:

@@ -90,11 +90,6 @@ def monotonic_alignment(
     return path, step_cost
 
 
-def band_around(path: np.ndarray, radius: int) -> tuple[np.ndarray, int]:
-    """Per-row band start and width for a band of +-radius frames around a path."""
-    return np.asarray(path, dtype=np.int64) - radius, 2 * radius + 1
-
-
 def knn_alignment(knn_idx: np.ndarray, knn_sim: np.ndarray, n_bg: int, *, ratio: float = 1.0) -> np.ndarray:
     """A first monotonic path from the k nearest bg frames of each fg frame.
 

@@ -6,7 +6,7 @@ between stages (and through Prefect's state) are these values and references.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -26,9 +26,6 @@ class VideoInfo:
     has_audio: bool = False
     pix_fmt: str = "yuv420p"
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class Geometry:
@@ -42,9 +39,6 @@ class Geometry:
     x: float
     y: float
     scale: float = 1.0
-
-    def region_size(self, fg_width: int, fg_height: int) -> tuple[float, float]:
-        return fg_width / self.scale, fg_height / self.scale
 
 
 @dataclass(frozen=True)
