@@ -34,6 +34,12 @@ class OutputError(VidkompyError):
         self.problem = problem
 
 
+class SettingsError(VidkompyError):
+    """An option the user gave cannot be honoured (an unknown codec, a codec the container cannot hold)."""
+
+    exit_code = 2
+
+
 class AlignmentError(VidkompyError):
     """fg could not be found in bg with enough confidence."""
 

@@ -49,6 +49,9 @@ class Alignment:
     confidence: float
     frames: np.ndarray = field(repr=False)  # (n_fg,) int, bg frame index per fg frame
     cost: np.ndarray | None = field(default=None, repr=False)  # (n_fg,) per-frame match cost
+    # fg's active picture (x, y, w, h) in fg pixels when fg carries black bars; None: the whole frame.
+    # ``geometry`` then places that picture, and only it is pasted.
+    active: tuple[int, int, int, int] | None = None
 
     def as_json(self) -> dict:
         return {
