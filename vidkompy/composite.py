@@ -1,33 +1,50 @@
-"""The overlay: one sequential pass that decodes fg and bg in lockstep and encodes the result.
+"""The overlay: decode fg and bg in lockstep, paste fg into bg's own planes, encode the result.
 
-It stays in YUV: fg's Y, U and V planes are pasted into the decoded bg frame's
-own planes (numpy views over ``frame.planes``); a round trip through RGB cost
-about 6 CPU-seconds more per 30 s of 1080p in our measurements. The map is
-monotonic, so bg never seeks back, and a bg frame that the map repeats is
-decoded once. The file is written under a temporary name in the target folder
-and renamed when complete.
+It stays in YUV: fg's planes are pasted into the decoded bg frame's own planes
+(numpy views over ``frame.planes``); a round trip through RGB cost about 6
+CPU-seconds more per 30 s of 1080p in our measurements. The default output
+(h264, 8-bit 4:2:0 in) pastes straight into bg's decoded yuv420p frame; other
+pixel formats (10-bit, ProRes's 4:2:2) first convert each bg frame to the
+output's format and paste there, with the same code over 16-bit planes. The
+map is monotonic, so bg never seeks back, and a bg frame that the map repeats
+is decoded once.
+
+The file is written under a temporary name in the target folder and renamed
+when complete; audio is muxed in step with the video (`vidkompy.interleave`).
+The same frame loop composes a segment (`vidkompy.segments`), which is why it
+takes its frames as iterators of (index, frame).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
+from vidkompy.encoding import (
+    ColourTags,
+    OutputSettings,
+    add_video_stream,
+    bit_depth,
+    open_output,
+    output_pix_fmt,
+    validate_output,
+)
 from vidkompy.errors import OutputError
 from vidkompy.faults import crash_point
+from vidkompy.interleave import AudioFeed, plan_audio
 from vidkompy.models import Alignment
 from vidkompy.progress import stage
 from vidkompy.video_io import open_video, probe
-
-# Containers that take fg's audio packets as they are; anything else is re-encoded to AAC.
-_MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
 
 
 @dataclass(frozen=True)
@@ -53,9 +70,12 @@ class Placement:
 
 
 def placement(alignment: Alignment, fg_size: tuple[int, int], canvas: tuple[int, int]) -> Placement:
-    """Whole-pixel placement of fg on bg's canvas, scaled to the region it shows (even sizes for 4:2:0)."""
+    """Whole-pixel placement of fg on bg's canvas, scaled to the region it shows (even sizes for 4:2:0).
+
+    With ``alignment.active`` only that part of fg is placed, so its size is the one scaled.
+    """
     g = alignment.geometry
-    w, h = fg_size
+    w, h = alignment.active[2:] if alignment.active else fg_size
     if abs(g.scale - 1.0) > 1e-3:
         w, h = round(w / g.scale), round(h / g.scale)
     w, h = max(2, w - w % 2), max(2, h - h % 2)
@@ -87,28 +107,40 @@ def edge_alpha(p: Placement, border: int) -> np.ndarray:
     return np.minimum(ramp_y[:, None], ramp_x[None, :])
 
 
-class _Blender:
+def chroma_factors(pix_fmt: str) -> tuple[int, int]:
+    """(vertical, horizontal) chroma subsampling of a planar YUV format: (2, 2) for 4:2:0, (1, 2) for 4:2:2."""
+    probe_frame = av.VideoFrame(16, 16, pix_fmt)
+    chroma = probe_frame.planes[1]
+    return 16 // chroma.height, 16 // chroma.width
+
+
+def _scaled(s: slice, f: int, n: int) -> slice:
+    return slice(s.start // f, s.start // f + n // f)
+
+
+class Blender:
     """Pastes fg planes into a bg frame; feathers only the strips where alpha < 1.
 
     The mask is built once; for one visible edge its strips are a single rectangle.
+    Works on any planar YUV format: the chroma slices follow its subsampling and
+    the samples are whatever width the planes have (uint8, or uint16 above 8 bits).
     """
 
-    def __init__(self, p: Placement, border: int, blend: bool):
+    def __init__(self, p: Placement, border: int, blend: bool, pix_fmt: str = "yuv420p"):
         self.p = p
         ys, xs = p.dst
         sy, sx = p.src
+        h, w = ys.stop - ys.start, xs.stop - xs.start
+        fy, fx = chroma_factors(pix_fmt)
         self.luma = (ys, xs, sy, sx)
-        # chroma at half resolution; an odd offset lands half a chroma pixel early
-        self.chroma = (slice(ys.start // 2, ys.start // 2 + (ys.stop - ys.start) // 2),
-                       slice(xs.start // 2, xs.start // 2 + (xs.stop - xs.start) // 2),
-                       slice(sy.start // 2, sy.start // 2 + (ys.stop - ys.start) // 2),
-                       slice(sx.start // 2, sx.start // 2 + (xs.stop - xs.start) // 2))
+        # chroma at its own resolution; an odd offset lands half a chroma pixel early
+        self.chroma = (_scaled(ys, fy, h), _scaled(xs, fx, w), _scaled(sy, fy, h), _scaled(sx, fx, w))
         self.strips: list[tuple[tuple[slice, slice], np.ndarray]] = []
         self.chroma_strips: list[tuple[tuple[slice, slice], np.ndarray]] = []
         if blend and border > 0:
             alpha = edge_alpha(p, border)
             self.strips = _strips(alpha)
-            self.chroma_strips = _strips(alpha[::2, ::2][: (ys.stop - ys.start) // 2, : (xs.stop - xs.start) // 2])
+            self.chroma_strips = _strips(alpha[::fy, ::fx][: h // fy, : w // fx])
 
     def paste(self, bg_planes: list[np.ndarray], bg_saved: list[np.ndarray], fg_planes: list[np.ndarray]) -> None:
         for k, (dst, src) in enumerate(zip(bg_planes, fg_planes, strict=True)):
@@ -118,7 +150,7 @@ class _Blender:
             for (ry, rx), a in self.strips if k == 0 else self.chroma_strips:
                 under = bg_saved[k][ry, rx].astype(np.float32)
                 over = region[ry, rx].astype(np.float32)
-                region[ry, rx] = (under + a * (over - under) + 0.5).astype(np.uint8)
+                region[ry, rx] = (under + a * (over - under) + 0.5).astype(region.dtype)
 
     def save(self, bg_planes: list[np.ndarray]) -> list[np.ndarray]:
         """The bg pixels under fg, kept while this bg frame is reused (blending reads them)."""
@@ -151,13 +183,10 @@ def _strips(alpha: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray]]:
 
 
 def yuv_planes(frame: av.VideoFrame) -> list[np.ndarray]:
-    """Writable numpy views over a yuv420p frame's three planes (no copy)."""
-    out = []
-    for k, plane in enumerate(frame.planes):
-        h = frame.height if k == 0 else (frame.height + 1) // 2
-        w = frame.width if k == 0 else (frame.width + 1) // 2
-        out.append(np.frombuffer(plane, np.uint8).reshape(h, plane.line_size)[:, :w])
-    return out
+    """Writable numpy views over a planar YUV frame's planes (no copy): uint8, or uint16 above 8 bits."""
+    dtype = np.dtype(np.uint8) if frame.format.components[0].bits <= 8 else np.dtype("<u2")
+    return [np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)[:, : plane.width]
+            for plane in frame.planes]
 
 
 @contextlib.contextmanager
@@ -176,22 +205,155 @@ def atomic_output(path: Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp's 0600 is for the temporary file, not for the output
         os.replace(tmp_path, path)
+    except OSError as exc:  # PyAV's write errors are OSErrors too, with the errno
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OutputError(path, "the output's disk is full; nothing was written under this name") from exc
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
 def open_encoder(out: av.container.OutputContainer, fg_stream: av.video.stream.VideoStream, size: tuple[int, int],
-             crf: int, preset: str) -> av.video.stream.VideoStream:
-    rate = fg_stream.average_rate or fg_stream.guessed_rate or 25
-    vs = out.add_stream("libx264", rate=rate)
-    vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
-    vs.time_base = fg_stream.time_base
-    vs.options = {"crf": str(crf), "preset": preset}
-    # PyAV defaults to slice threads; frame threads as the ffmpeg CLI uses were our biggest single win.
-    vs.codec_context.thread_type = "AUTO"
-    vs.codec_context.thread_count = 0
-    return vs
+                 crf: int, preset: str) -> av.video.stream.VideoStream:
+    """The default h264 encoder at the given crf/preset (the benchmark floor's set-up)."""
+    settings = OutputSettings("h264", crf=crf, preset=preset)
+    return add_video_stream(out, settings, rate=video_rate(fg_stream), time_base=fg_stream.time_base, size=size,
+                            pix_fmt="yuv420p")
+
+
+def video_rate(stream: av.video.stream.VideoStream) -> Fraction:
+    return stream.average_rate or stream.guessed_rate or Fraction(25)
+
+
+def resolve_settings(settings: OutputSettings | None, crf: int | None, preset: str | None) -> OutputSettings:
+    """``settings`` with the shorthand ``crf``/``preset`` keywords applied over it."""
+    settings = settings or OutputSettings()
+    if crf is not None:
+        settings = dataclasses.replace(settings, crf=crf)
+    if preset is not None:
+        settings = dataclasses.replace(settings, preset=preset)
+    return settings
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Everything about the output's pictures that follows from the inputs and the alignment."""
+
+    canvas: tuple[int, int]
+    placement: Placement
+    pix_fmt: str
+    colour: ColourTags
+    rotation: int
+    rate: Fraction
+    time_base: Fraction
+
+
+def layout(bg_in: av.container.InputContainer, fg_in: av.container.InputContainer, alignment: Alignment,
+           settings: OutputSettings, rotation: int) -> Layout:
+    """The canvas (bg's size, made even), fg's placement, the pixel format and colour tags."""
+    bg_vs, fg_vs = bg_in.streams.video[0], fg_in.streams.video[0]
+    canvas = (bg_vs.codec_context.width, bg_vs.codec_context.height)
+    canvas = (canvas[0] - canvas[0] % 2, canvas[1] - canvas[1] % 2)
+    fg_size = (fg_vs.codec_context.width, fg_vs.codec_context.height)
+    depth = max(bit_depth(bg_vs.codec_context.pix_fmt), bit_depth(fg_vs.codec_context.pix_fmt))
+    return Layout(canvas, placement(alignment, fg_size, canvas), output_pix_fmt(settings.codec, depth),
+                  ColourTags.of(bg_vs), rotation, video_rate(fg_vs), fg_vs.time_base)
+
+
+def yuv_frames(decoded: Iterator[av.VideoFrame], canvas: tuple[int, int],
+               pix_fmt: str = "yuv420p") -> Iterator[av.VideoFrame]:
+    """bg frames as writable frames of the output's pixel format and the (even) canvas size."""
+    for frame in decoded:
+        yield writable(frame, canvas, pix_fmt)
+
+
+def writable(frame: av.VideoFrame, canvas: tuple[int, int], pix_fmt: str = "yuv420p") -> av.VideoFrame:
+    """A decoded bg frame ready to paste into: its own buffer when it already fits, else a converted copy."""
+    if frame.format.name != pix_fmt or (frame.width, frame.height) != canvas:
+        return frame.reformat(width=canvas[0], height=canvas[1], format=pix_fmt)
+    frame.make_writable()
+    return frame
+
+
+def fg_picture(frame: av.VideoFrame, lay: Layout, active: tuple[int, int, int, int] | None) -> av.VideoFrame:
+    """fg's frame (or its active picture) in the output's format at its placed size."""
+    p = lay.placement
+    if active is not None:
+        frame = _crop(frame.reformat(format=lay.pix_fmt), active)
+    return frame.reformat(width=p.width, height=p.height, format=lay.pix_fmt, interpolation="BICUBIC")
+
+
+def _crop(frame: av.VideoFrame, rect: tuple[int, int, int, int]) -> av.VideoFrame:
+    """A copy of ``rect`` (x, y, w, h; snapped to even numbers for subsampled chroma) of a planar frame."""
+    x, y, w, h = (int(v) - int(v) % 2 for v in rect)
+    x, y = max(0, x), max(0, y)
+    w, h = max(2, min(w, frame.width - x)), max(2, min(h, frame.height - y))
+    out = av.VideoFrame(w, h, frame.format.name)
+    out.pts, out.time_base = frame.pts, frame.time_base
+    fy, fx = chroma_factors(frame.format.name)
+    for k, (src, dst) in enumerate(zip(yuv_planes(frame), yuv_planes(out), strict=True)):
+        if k == 0:
+            dst[...] = src[y : y + h, x : x + w]
+        else:
+            dst[...] = src[y // fy : y // fy + h // fy, x // fx : x // fx + w // fx]
+    return out
+
+
+@dataclass(frozen=True)
+class Composed:
+    """One output frame: fg frame ``index`` over bg frame ``bg_index``, and the two frames' times."""
+
+    index: int
+    frame: av.VideoFrame
+    bg_index: int
+    fg_time: float
+    bg_time: float
+    duration: float  # fg frame's duration in seconds (0 when the stream does not say)
+
+
+def _seconds(frame: av.VideoFrame) -> float:
+    return float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base is not None else 0.0
+
+
+def overlay_frames(fg_frames: Iterator[tuple[int, av.VideoFrame]], bg_frames: Iterator[tuple[int, av.VideoFrame]],
+                   frames: np.ndarray, lay: Layout, blender: Blender, *, active: tuple[int, int, int, int] | None,
+                   bg_name: object = "bg") -> Iterator[Composed]:
+    """bg with fg pasted, one frame per fg frame, at fg's timestamps.
+
+    ``fg_frames`` and ``bg_frames`` yield (presentation index, frame), bg's
+    already in the output's format; bg is read forward only, and a frame the
+    map repeats is reused (its saved pixels feed the blend).
+    """
+    bg_index, bg_frame, bg_time, saved = -1, None, 0.0, []
+    for i, fg_frame in fg_frames:
+        if i >= len(frames):
+            break
+        while bg_index < frames[i]:
+            nxt = next(bg_frames, None)
+            if nxt is None:
+                break
+            bg_index, bg_frame = nxt
+            bg_time = _seconds(bg_frame)
+            saved = blender.save(yuv_planes(bg_frame))
+        if bg_frame is None:
+            raise OutputError(bg_name, "ended before the first mapped frame")
+        fg_pic = fg_picture(fg_frame, lay, active)
+        blender.paste(yuv_planes(bg_frame), saved, yuv_planes(fg_pic))
+        fg_time = _seconds(fg_frame)
+        duration = float(fg_frame.duration * fg_frame.time_base) if fg_frame.duration and fg_frame.time_base else 0.0
+        bg_frame.pts = fg_frame.pts
+        bg_frame.time_base = fg_frame.time_base
+        bg_frame.pict_type = av.video.frame.PictureType.NONE  # else x264 copies bg's I/P/B
+        yield Composed(i, bg_frame, bg_index, fg_time, bg_time, duration)
+
+
+def encode(out: av.container.OutputContainer, vs: av.video.stream.VideoStream, frame: av.VideoFrame | None) -> None:
+    for packet in vs.encode(frame):
+        out.mux(packet)
 
 
 def composite(
@@ -202,13 +364,23 @@ def composite(
     *,
     border: int = 8,
     blend: bool = False,
-    crf: int = 18,
-    preset: str = "veryfast",
+    crf: int | None = None,
+    preset: str | None = None,
     comment: str | None = None,
+    settings: OutputSettings | None = None,
 ) -> Path:
-    """Write bg with fg laid over it: one output frame per fg frame, at fg's timestamps, with fg's audio."""
+    """Write bg with fg laid over it: one output frame per fg frame, at fg's timestamps, with audio.
+
+    ``settings`` chooses codec, quality and audio (`OutputSettings`; h264 crf 18
+    veryfast with fg's audio by default); ``crf``/``preset`` are shorthand that
+    override its fields. The container follows ``output``'s extension.
+    Raises `SettingsError` before any work when the settings cannot be honoured.
+    """
+    settings = resolve_settings(settings, crf, preset)
     output = Path(output)
+    container = validate_output(settings, output)
     frames = np.asarray(alignment.frames)
+    rotation = probe(bg_path).rotation
     with (
         atomic_output(output) as tmp,
         open_video(bg_path) as bg_in,
@@ -216,82 +388,37 @@ def composite(
     ):
         bg_vs, fg_vs = bg_in.streams.video[0], fg_in.streams.video[0]
         bg_vs.thread_type = fg_vs.thread_type = "AUTO"
-        canvas = (bg_vs.codec_context.width, bg_vs.codec_context.height)
-        canvas = (canvas[0] - canvas[0] % 2, canvas[1] - canvas[1] % 2)
-        fg_size = (fg_vs.codec_context.width, fg_vs.codec_context.height)
-        p = placement(alignment, fg_size, canvas)
-        blender = _Blender(p, border, blend)
-        audio_in = fg_in.streams.audio[0] if fg_in.streams.audio else None
-        rotation = probe(bg_path).rotation
-        with av.open(str(tmp), mode="w", format="mp4") as out:
+        lay = layout(bg_in, fg_in, alignment, settings, rotation)
+        blender = Blender(lay.placement, border, blend, lay.pix_fmt)
+        with open_output(tmp, container, lay.time_base) as out:
             if comment:
                 out.metadata["comment"] = comment  # what the batch checks to skip finished pairs
-            vs = open_encoder(out, fg_vs, canvas, crf, preset)
-            if rotation:
-                vs.set_display_rotation(rotation)  # the inputs' own display rotation, kept
-            audio_out = None
-            if audio_in is not None:
-                if audio_in.codec_context.name in _MP4_AUDIO:
-                    audio_out = out.add_stream_from_template(audio_in)
-                else:
-                    audio_out = out.add_stream("aac", rate=audio_in.codec_context.sample_rate or 48000)
-            bg_frames = yuv_frames(bg_in.decode(bg_vs), canvas)
-            bg_index, bg_frame, saved = -1, None, []
-            with stage("composite", len(frames)) as bar:
-                for i, fg_frame in enumerate(fg_in.decode(fg_vs)):
-                    if i >= len(frames):
-                        break
-                    while bg_index < frames[i]:
-                        nxt = next(bg_frames, None)
-                        if nxt is None:
-                            break
-                        bg_frame, bg_index = nxt, bg_index + 1
-                        saved = blender.save(yuv_planes(bg_frame))
-                    if bg_frame is None:
-                        raise OutputError(bg_path, "ended before the first mapped frame")
-                    fg_yuv = fg_frame.reformat(width=p.width, height=p.height, format="yuv420p",
-                                               interpolation="BICUBIC")
-                    blender.paste(yuv_planes(bg_frame), saved, yuv_planes(fg_yuv))
-                    bg_frame.pts = fg_frame.pts
-                    bg_frame.time_base = fg_frame.time_base
-                    bg_frame.pict_type = av.video.frame.PictureType.NONE  # else x264 copies bg's I/P/B
-                    for packet in vs.encode(bg_frame):
-                        out.mux(packet)
-                    bar.advance()
-                    if i == len(frames) // 2:
-                        crash_point("composite")
-            for packet in vs.encode(None):
-                out.mux(packet)
-            if audio_in is not None and audio_out is not None:
-                _copy_audio(fg_path, audio_out)
+            vs = add_video_stream(out, settings, rate=lay.rate, time_base=lay.time_base, size=lay.canvas,
+                                  pix_fmt=lay.pix_fmt, colour=lay.colour, rotation=lay.rotation)
+            bg_frames = enumerate(yuv_frames(bg_in.decode(bg_vs), lay.canvas, lay.pix_fmt))
+            feed: AudioFeed | None = None
+            end, last = 0.0, None
+            try:
+                with stage("composite", len(frames)) as bar:
+                    for c in overlay_frames(enumerate(fg_in.decode(fg_vs)), bg_frames, frames, lay, blender,
+                                            active=alignment.active, bg_name=bg_path):
+                        if c.index == 0:
+                            # audio's stream must exist before the first packet is muxed
+                            plan = plan_audio(bg_path, fg_path, mode=settings.audio, bg_start=c.bg_time,
+                                              fg_start=c.fg_time)
+                            feed = AudioFeed(plan, out, container) if plan is not None else None
+                        encode(out, vs, c.frame)
+                        end = c.fg_time + (c.duration or (c.fg_time - last if last is not None else 0.0))
+                        last = c.fg_time
+                        if feed is not None:
+                            feed.mux_until(c.fg_time)
+                        bar.advance()
+                        if c.index == len(frames) // 2:
+                            crash_point("composite")
+                encode(out, vs, None)
+                if feed is not None:
+                    feed.finish(end)
+            finally:
+                if feed is not None:
+                    feed.close()
     return output
-
-
-def yuv_frames(decoded: Iterator[av.VideoFrame], canvas: tuple[int, int]) -> Iterator[av.VideoFrame]:
-    """bg frames as writable yuv420p of the (even) canvas size."""
-    for frame in decoded:
-        if frame.format.name != "yuv420p" or (frame.width, frame.height) != canvas:
-            frame = frame.reformat(width=canvas[0], height=canvas[1], format="yuv420p")
-        else:
-            frame.make_writable()
-        yield frame
-
-
-def _copy_audio(fg_path: str | os.PathLike, audio_out: av.stream.Stream) -> None:
-    """fg's audio into the output: packets as they are when the codec fits mp4, else AAC."""
-    out = audio_out.container
-    with av.open(str(fg_path)) as src:
-        a = src.streams.audio[0]
-        if audio_out.codec_context.is_encoder:
-            for frame in src.decode(a):
-                frame.pts = None
-                for packet in audio_out.encode(frame):
-                    out.mux(packet)
-            for packet in audio_out.encode(None):
-                out.mux(packet)
-            return
-        for packet in src.demux(a):
-            if packet.dts is None:
-                continue
-            packet.stream = audio_out
-            out.mux(packet)
