@@ -3,7 +3,10 @@
 Prefect gets a fresh ``PREFECT_HOME`` per benchmark run (no state from the
 user's, no server from ``PREFECT_API_URL``), analytics off. The full run takes
 about half an hour on 2 cores the first time (footage is generated and cached),
-``--quick`` a few minutes.
+``--quick`` a few minutes, ``--length`` (1 to 20 minutes of 1080p and 2 hours
+small, into ``<machine>.length.json``) a few hours. A full or ``--length`` run
+into ``benchmarks/results`` then re-renders the README's performance summary
+(``--readme`` does only that).
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import REPO, machine, peer, prefect_cost
-from benchmarks.cases import CASES, CLI_CASE, select
+from benchmarks import REPO, machine, peer, prefect_cost, summary
+from benchmarks.cases import ALL_CASES, CASES, CLI_CASE, select
 from benchmarks.footage import build
 from benchmarks.metrics import offset_error, score_frames
-from benchmarks.report import print_tables, ratio, targets, write_json
-from benchmarks.runner import empty_result, run_case
+from benchmarks.report import length_summary, print_tables, ratio, targets, write_json
+from benchmarks.runner import describe_footage, empty_result, run_case
 
 
 def _log(msg: str) -> None:
@@ -58,6 +61,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                                 description="vidkompy against exact truth, timed against an FFmpeg-only floor.")
     p.add_argument("--cases", metavar="NAME,...", help="run only these cases, in this order")
     p.add_argument("--quick", action="store_true", help="a small subset (a few minutes)")
+    # `make bench LENGTH=1`: make puts command-line variables in the recipe's environment
+    p.add_argument("--length", action="store_true", default=os.environ.get("LENGTH", "0") not in ("", "0"),
+                   help="the length cases (1-20 min of 1080p, 2 h small; hours) into <machine>.length.json "
+                        "(also LENGTH=1 in the environment)")
+    p.add_argument("--readme", action="store_true",
+                   help="re-render README.md's performance summary from the committed JSON, run nothing")
     p.add_argument("--peer", action="store_true", help="also run the published vidkompy 1.2.5 from PyPI")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results", help="folder for the JSON")
     p.add_argument("--cli-runs", type=int, default=None, metavar="N",
@@ -85,15 +94,24 @@ def _cli_block(work: Path, env: dict[str, str], runs: int, gpu: bool) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.list:
-        for c in CASES:
-            print(f"{c.name:20} {'quick ' if c.quick else ''}{'long ' if c.long else ''}{c.covers}")
+        for c in ALL_CASES:
+            tags = ("quick " if c.quick else "") + ("long " if c.long else "") + ("length " if c.length else "")
+            took = f" (~{c.minutes:g} min here)" if c.minutes else ""
+            print(f"{c.name:20} {tags}{c.covers}{took}")
+        print("length cases run only by name or with --length (~2-2.5 h); their footage is generated once and "
+              "cached (1080p at 40-47 frames/s on 2 quiet cores: 20 min of it in ~12 min; the 2-hour small pair "
+              "in ~7-12 min)")
         return 0
-    chosen = select(args.cases, args.quick)
+    if args.readme:
+        path = summary.write_readme(summary.latest_results(args.out))
+        print(f"README.md summary re-rendered from {path}")
+        return 0
+    chosen = select(args.cases, args.quick, args.length)
     runs = args.cli_runs or (1 if args.quick else 3)
     started = time.perf_counter()
     desc = machine.describe()
     slug = machine.slug(desc)
-    suffix = ".quick" if args.quick and not args.cases else (".partial" if args.cases else "")
+    suffix = ".partial" if args.cases else (".length" if args.length else (".quick" if args.quick else ""))
     work = Path(tempfile.mkdtemp(prefix="vidkompy-bench-"))
     env = _env(work / "prefect-home")
     peer_note = None
@@ -115,10 +133,17 @@ def main(argv: list[str] | None = None) -> int:
         for n, case in enumerate(chosen, 1):
             _log(f"[{n}/{len(chosen)}] {case.name}: footage")
             r = empty_result(case)
+
+            def log(msg: str, name: str = case.name) -> None:
+                _log(f"{name}: {msg}")
+
             try:
-                truth = build(case.name, case.source, case.params)
-                r = run_case(case, truth, work, env, timeout=3600 if case.long else 900, gpu=args.gpu,
-                             log=lambda msg, name=case.name: _log(f"{name}: {msg}"))
+                truth = build(case.name, case.source, case.params, log=log)
+                gen = describe_footage(truth)
+                if gen["generation_s"] is not None:
+                    log(f"footage: {gen['minutes']:g} min, generated in {gen['generation_s']:.0f} s "
+                        f"({gen['generation_fps']:.0f} bg frames/s; cached)")
+                r = run_case(case, truth, work, env, timeout=3600 if case.long else 900, gpu=args.gpu, log=log)
             except Exception as exc:  # noqa: BLE001 - one broken case is a row, not the end of the run
                 r["error"] = f"{type(exc).__name__}: {exc}"[:600]
                 _log(f"{case.name}: FAILED {r['error']}")
@@ -146,11 +171,16 @@ def main(argv: list[str] | None = None) -> int:
         "cases": results,
         "peer_note": peer_note,
     }
+    result["length"] = length_summary(results)
     result["targets"] = targets(results, cli)
     path = args.out / f"{slug}{suffix}.json"
     write_json(result, path)
     print_tables(result)
     print(f"wrote {path}")
+    main_json = args.out / f"{slug}.json"
+    if suffix in ("", ".length") and args.out.resolve() == summary.RESULTS.resolve() and main_json.exists():
+        summary.write_readme(main_json)
+        print(f"README.md summary re-rendered from {main_json}")
     return 0
 
 

@@ -4,7 +4,9 @@ Between them they cover crops at several offsets (corner, odd, centre),
 full-width and full-height bands, fg scaled 0.5-2x against its region, frame
 rates 24/25/30/50/60 on both sides, trims at both ends, grades, noise, heavy
 compression, static shots (generated) and duplicated frames (Big Buck Bunny),
-and the long 1080p cases the performance targets are stated for.
+and the long 1080p cases the performance targets are stated for. The length
+cases (opt-in: ``--length`` or by name) run 1, 2, 10 and 20 minutes of one
+1080p sequence of scenes and two hours of it at a small size.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ class Case:
     params: dict = field(default_factory=dict)
     quick: bool = False  # part of --quick
     long: bool = False  # a long case: the performance targets apply
+    length: bool = False  # a length case: opt-in (--length), minutes to hours of `longfootage`
+    rerun: bool = True  # also the cached re-run with --border 3 --blend
+    compose: bool = True  # False: `vidkompy.align` only (no video written, no output PSNR)
+    minutes: float = 0.0  # the case's run time on the 2-core build machine, when known, for --list
 
 
 SMALL = {"bg_size": (640, 360), "seconds": 4.0}
@@ -83,19 +89,54 @@ CASES: tuple[Case, ...] = (
                  "fg_fps": 30, "trim": (0.0, 0.0), "bg_crf": 20, "fg_crf": 22}),
 )
 
+# The length cases: the first N minutes of one seeded sequence of scenes (`longfootage`), at the
+# long cases' recipe (1080p25 bg, a 720p crop at (320, 180) re-timed to 30 fps, bg crf 20, fg crf 22,
+# fg with an AAC tone), and two hours of it at a fifth of the size so that decoding stays cheap.
+LONG_1080 = {"bg_size": (1920, 1080), "bg_fps": 25, "region": (320, 180, 1280, 720), "fg_fps": 30, "bg_crf": 20,
+             "fg_crf": 22, "audio": True, "seed": 0}
+LONG_SMALL = {**LONG_1080, "bg_size": (384, 216), "region": (64, 36, 256, 144)}
+
+
+def _length(minutes: int, covers: str, run_minutes: float) -> Case:
+    return Case(f"length-{minutes}m", "long", covers, params={**LONG_1080, "seconds": 60.0 * minutes}, long=True,
+                length=True, rerun=False, minutes=run_minutes)
+
+
+LENGTH_CASES: tuple[Case, ...] = (
+    _length(1, "1 min of 1080p25 scenes, 1800 fg frames of a 720p30 crop: the per-frame base", 3),
+    _length(2, "the same footage, first 2 min: the RSS base", 5),
+    _length(10, "the same footage, first 10 min", 25),
+    _length(20, "the same footage, 20 min: per-frame seconds and RSS against 1 and 2 min", 50),
+    Case("length-2h", "long", "2 h of the same kind of scenes at 384x216 (fg 256x144 at (64, 36)), 216000 fg frames",
+         params={**LONG_SMALL, "seconds": 7200.0}, long=True, length=True, rerun=False, minutes=45),
+)
+
+ALL_CASES = CASES + LENGTH_CASES
+
 # The small pair on which the CLI's fixed cost is measured, with and without a Prefect server.
 CLI_CASE = "crop-center"
 # The pair whose length doubles, to check that peak memory does not grow with it.
 LENGTH_PAIR = ("long-30s", "long-60s")
+# Peak RSS from 2 to 20 minutes of the same footage; per-frame seconds of each stage from 1 to 20.
+RSS_PAIR = ("length-2m", "length-20m")
+RATE_PAIR = ("length-1m", "length-20m")
+# The pair the 2-hour 1080p projection is made from when it was run (else the longest 1080p case run).
+PROJECTION_CASE = "length-20m"
+# Two hours of fg at 30 fps over two hours of bg at 25 fps, as the length cases are cut.
+PROJECTION_FG_FRAMES = 2 * 3600 * 30
+PROJECTION_BG_FRAMES = 2 * 3600 * 25
 
 
-def select(names: str | None, quick: bool) -> list[Case]:
-    """Cases by comma-separated name (in the order given), the --quick subset, or all."""
+def select(names: str | None, quick: bool, length: bool = False) -> list[Case]:
+    """Cases by comma-separated name (in the order given), the --quick subset, the --length cases, or all
+    the default ones (the length cases only by name or with --length)."""
     if names:
-        by_name = {c.name: c for c in CASES}
+        by_name = {c.name: c for c in ALL_CASES}
         wanted = [n.strip() for n in names.split(",") if n.strip()]
         unknown = [n for n in wanted if n not in by_name]
         if unknown:
             raise SystemExit(f"unknown case(s): {', '.join(unknown)}; known: {', '.join(by_name)}")
         return [by_name[n] for n in wanted]
+    if length:
+        return list(LENGTH_CASES)
     return [c for c in CASES if c.quick] if quick else list(CASES)

@@ -10,6 +10,11 @@ against (PSNR).
 
 ``python -m benchmarks.floor TRUTH_DIR OUT`` runs it in a fresh process and
 prints its seconds as JSON, so it is measured like vidkompy is.
+
+Nothing here comes from vidkompy: the reference outputs are scored against
+must not share code with the code under test, or a bug there would cancel out
+in the score. The plane views, the bg frame stream and the encoder set-up are
+this module's own (NumPy over PyAV), with the settings vidkompy documents.
 """
 
 from __future__ import annotations
@@ -21,15 +26,49 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
+import numpy as np
 
 from benchmarks.footage import Truth
-from vidkompy.composite import open_encoder, yuv_frames, yuv_planes  # numpy views only: the floor stays FFmpeg's work
 
 CRF, PRESET = 18, "veryfast"
 
 
 def _even(n: int) -> int:
     return max(2, n - n % 2)
+
+
+def planes(frame: av.VideoFrame) -> list[np.ndarray]:
+    """Y, U and V of a yuv420p frame as writable NumPy views over its buffers (no copy; rows padded to
+    ``line_size`` in memory, cut to the picture here)."""
+    views = []
+    for k, plane in enumerate(frame.planes):
+        h = frame.height if k == 0 else (frame.height + 1) // 2
+        w = frame.width if k == 0 else (frame.width + 1) // 2
+        views.append(np.frombuffer(plane, np.uint8).reshape(h, plane.line_size)[:, :w])
+    return views
+
+
+def bg_frames(decoded: Iterator[av.VideoFrame], canvas: tuple[int, int]) -> Iterator[av.VideoFrame]:
+    """bg's decoded frames as writable yuv420p of the (even) canvas size: in place when they already are."""
+    for frame in decoded:
+        if frame.format.name != "yuv420p" or (frame.width, frame.height) != canvas:
+            frame = frame.reformat(width=canvas[0], height=canvas[1], format="yuv420p")
+        else:
+            frame.make_writable()
+        yield frame
+
+
+def open_encoder(out: av.container.OutputContainer, fg_stream: av.video.stream.VideoStream,
+                 size: tuple[int, int]) -> av.video.stream.VideoStream:
+    """libx264 veryfast crf 18 at fg's rate and time base, frame threads (PyAV defaults to slice threads)."""
+    rate = fg_stream.average_rate or fg_stream.guessed_rate or 25
+    vs = out.add_stream("libx264", rate=rate)
+    vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
+    vs.time_base = fg_stream.time_base
+    vs.options = {"crf": str(CRF), "preset": PRESET}
+    vs.codec_context.thread_type = "AUTO"
+    vs.codec_context.thread_count = 0
+    return vs
 
 
 def true_composite(truth: Truth, bg_in: av.container.InputContainer,
@@ -51,20 +90,20 @@ def true_composite(truth: Truth, bg_in: av.container.InputContainer,
             slice(sy.start // 2, sy.start // 2 + (ys.stop - ys.start) // 2),
             slice(sx.start // 2, sx.start // 2 + (xs.stop - xs.start) // 2))
     frames = truth.frames
-    bg_frames = yuv_frames(bg_in.decode(bg_vs), (cw, ch))
+    bg_stream = bg_frames(bg_in.decode(bg_vs), (cw, ch))
     bg_index, bg_frame = -1, None
     for i, fg_frame in enumerate(fg_in.decode(fg_vs)):
         if i >= len(frames):
             break
         while bg_index < frames[i]:
-            nxt = next(bg_frames, None)
+            nxt = next(bg_stream, None)
             if nxt is None:
                 break
             bg_frame, bg_index = nxt, bg_index + 1
         if bg_frame is None:
             raise ValueError("bg ended before the first mapped frame")
         fg_yuv = fg_frame.reformat(width=rw, height=rh, format="yuv420p", interpolation="BICUBIC")
-        for k, (dst, src) in enumerate(zip(yuv_planes(bg_frame), yuv_planes(fg_yuv), strict=True)):
+        for k, (dst, src) in enumerate(zip(planes(bg_frame), planes(fg_yuv), strict=True)):
             dy, dx, fy, fx = (ys, xs, sy, sx) if k == 0 else half
             dst[dy, dx] = src[fy, fx]
         bg_frame.pts, bg_frame.time_base = fg_frame.pts, fg_frame.time_base
@@ -78,8 +117,8 @@ def run_floor(truth: Truth, output: Path) -> float:
             av.open(str(output), mode="w", format="mp4") as out:
         fg_vs = fg_in.streams.video[0]
         bw, bh = bg_in.streams.video[0].codec_context.width, bg_in.streams.video[0].codec_context.height
-        # vidkompy's own encoder set-up: the floor differs from it only in knowing the answer
-        vs = open_encoder(out, fg_vs, (_even(bw), _even(bh)), CRF, PRESET)
+        # vidkompy's documented encoder settings: the floor differs from it only in knowing the answer
+        vs = open_encoder(out, fg_vs, (_even(bw), _even(bh)))
         audio_in = fg_in.streams.audio[0] if fg_in.streams.audio else None
         audio_out = out.add_stream_from_template(audio_in) if audio_in is not None else None
         for frame in true_composite(truth, bg_in, fg_in):

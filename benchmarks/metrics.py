@@ -15,9 +15,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from benchmarks.floor import true_composite
+from benchmarks.floor import planes, true_composite
 from benchmarks.footage import Truth
-from vidkompy.composite import yuv_planes
 
 MAX_WRONG = 20  # misses listed per case: enough to see a pattern (a cut, a static shot), not the whole map
 
@@ -118,7 +117,7 @@ def score_video(output: Path, truth: Truth) -> VideoScore:
                 same_size = same_size and (frame.width, frame.height) == (ref.width, ref.height)
                 frame = frame.reformat(width=ref.width, height=ref.height, format="yuv420p")
             total, count = 0.0, 0
-            for a, b in zip(yuv_planes(frame), yuv_planes(ref), strict=True):
+            for a, b in zip(planes(frame), planes(ref), strict=True):
                 d = a.astype(np.int16) - b
                 total += float(np.square(d, dtype=np.int32).sum())
                 count += d.size

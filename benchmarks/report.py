@@ -14,7 +14,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.cases import LENGTH_PAIR
+from benchmarks.cases import (
+    LENGTH_PAIR,
+    PROJECTION_BG_FRAMES,
+    PROJECTION_CASE,
+    PROJECTION_FG_FRAMES,
+    RATE_PAIR,
+    RSS_PAIR,
+)
 
 
 def ratio(seconds: float | None, floor: float | None) -> float | None:
@@ -29,7 +36,9 @@ MAX_SCALE_ERR = 0.01
 MAX_LONG_RATIO = 1.3
 MAX_CACHED_RATIO = 1.1
 MAX_RSS_MB = 1536
-MAX_RSS_GROWTH = 1.15  # "flat": the doubled case may use at most 15% more
+MAX_RSS_GROWTH = 1.15  # "flat": the doubled (or ten times longer) case may use at most 15% more
+MAX_ALIGN_RATIO = 0.3  # the alignment (every stage before composite, along the critical path) at 1080p
+MAX_RATE_GROWTH = 1.2  # a stage's seconds per fg frame at 20 minutes against 1 minute
 MAX_OVERHEAD_EPHEMERAL = 4.5
 MAX_OVERHEAD_SERVER = 2.5
 
@@ -38,8 +47,118 @@ def _met(ok: bool | None) -> str:
     return "n/a" if ok is None else ("met" if ok else "MISSED")
 
 
+def is_1080(c: dict) -> bool:
+    size = c["footage"].get("bg_size")
+    return bool(size) and size[1] >= 1080
+
+
+def n_fg(c: dict) -> int:
+    return c["footage"].get("n_fg") or 0
+
+
+def alignment_seconds(c: dict) -> float | None:
+    """The alignment's seconds (critical path without the composite); computed from the stages for results
+    written before the JSON kept it."""
+    v = c["vidkompy"]
+    if v.get("alignment_s") is not None:
+        return v["alignment_s"]
+    t = {s: b["seconds"] for s, b in v["stages"].items() if b.get("seconds") is not None}
+    if not t:
+        return None
+    from benchmarks.runner import alignment_path  # runner imports this module
+
+    return round(alignment_path(t), 3)
+
+
+def stage_rate(c: dict, stage: str) -> float | None:
+    """A stage's seconds per fg frame (or "alignment", "end_to_end", "floor")."""
+    if stage == "alignment":
+        seconds = alignment_seconds(c)
+    elif stage == "end_to_end":
+        seconds = c["vidkompy"]["seconds"]
+    elif stage == "floor":
+        seconds = c["floor"]["seconds"]
+    else:
+        seconds = (c["vidkompy"]["stages"].get(stage) or {}).get("seconds")
+    return None if seconds is None or not n_fg(c) else seconds / n_fg(c)
+
+
+RATE_KEYS = (*STAGES, "alignment", "end_to_end", "floor")
+
+
+def _ok(c: dict | None) -> bool:
+    return c is not None and not c["error"]
+
+
+def length_summary(cases: list[dict]) -> dict:
+    """Per-frame rates of the length cases against the shortest, peak RSS per length, the 2-hour projection."""
+    by_name = {c["name"]: c for c in cases}
+    lengths = sorted((c for c in cases if c.get("length") and c["vidkompy"]["seconds"] is not None),
+                     key=lambda c: (not is_1080(c), n_fg(c)))
+    base = by_name.get(RATE_PAIR[0])
+    rates = {c["name"]: {k: None if stage_rate(c, k) is None else round(stage_rate(c, k), 7) for k in RATE_KEYS}
+             for c in lengths}
+    ratios = None
+    if base is not None and base["vidkompy"]["seconds"] is not None:
+        ratios = {c["name"]: {k: ratio(stage_rate(c, k), stage_rate(base, k)) for k in RATE_KEYS}
+                  for c in lengths if c is not base and is_1080(c)}
+    rss = {c["name"]: {"minutes": c["footage"].get("minutes"), "bg_size": c["footage"]["bg_size"],
+                       "max_rss_mb": c["vidkompy"]["max_rss_mb"]}
+           for c in cases if c["long"] and c["vidkompy"]["max_rss_mb"] is not None}
+    return {"rate_base": None if ratios is None else RATE_PAIR[0], "per_frame_s": rates or None,
+            "per_frame_ratio": ratios, "rss": rss or None, "projection": projection(cases)}
+
+
+def projection(cases: list[dict]) -> dict | None:
+    """What a 2-hour 1080p pair would take, from the measured per-frame rates of the longest 1080p case.
+
+    Every stage is taken to cost the same per fg frame as measured (the bg/fg
+    frame ratio is the same: 25 fps bg under a 30 fps fg): 2 h of fg at 30 fps
+    is 216,000 fg frames over 2 h of bg at 25 fps, 180,000 bg frames. Peak RSS
+    does not follow a rate; it is extrapolated linearly from the two lengths
+    it was measured at, when it grew.
+    """
+    by_name = {c["name"]: c for c in cases}
+    chosen = by_name.get(PROJECTION_CASE)
+    if not (_ok(chosen) and chosen["vidkompy"]["seconds"] is not None):
+        full = [c for c in cases if _ok(c) and c["long"] and is_1080(c) and c["vidkompy"]["stages_s"] is not None]
+        if not full:
+            return None
+        chosen = max(full, key=n_fg)
+    n = PROJECTION_FG_FRAMES
+
+    def projected(stage: str) -> float | None:
+        r = stage_rate(chosen, stage)
+        return None if r is None else round(r * n, 1)
+
+    rss = None
+    for a_name, b_name in (RSS_PAIR, LENGTH_PAIR):
+        a, b = by_name.get(a_name), by_name.get(b_name)
+        if _ok(a) and _ok(b) and n_fg(b) > n_fg(a):
+            ra, rb = a["vidkompy"]["max_rss_mb"], b["vidkompy"]["max_rss_mb"]
+            slope = max(0.0, (rb - ra) / (n_fg(b) - n_fg(a)))
+            rss = {"from": [a_name, b_name], "max_rss_mb": round(rb + slope * (n - n_fg(b)), 0),
+                   "mb_per_hour": round(slope * 3600 * 30, 1)}
+            break
+    floor_s = projected("floor")
+    return {
+        "from": chosen["name"], "from_n_fg": n_fg(chosen), "fg_frames": n, "bg_frames": PROJECTION_BG_FRAMES,
+        "assumption": "each stage costs what it measured per fg frame; 2 h of a 720p30 fg over 2 h of 1080p25 bg",
+        "stages_s": {s: projected(s) for s in STAGES if stage_rate(chosen, s) is not None},
+        "alignment_s": projected("alignment"), "end_to_end_s": projected("end_to_end"), "floor_s": floor_s,
+        "alignment_ratio": ratio(projected("alignment"), floor_s),
+        "end_to_end_ratio": ratio(projected("end_to_end"), floor_s),
+        "peak_rss": rss,
+    }
+
+
 def targets(cases: list[dict], cli: dict | None) -> list[dict]:
-    """Each target with the value it was judged on and its verdict (None: not measured in this run)."""
+    """Each target with the value it was judged on and its verdict (None: not measured in this run).
+
+    Works on results written before the per-frame and alignment keys existed
+    (it derives them from the stage seconds), so the README summary can be
+    re-rendered from any committed JSON.
+    """
     rows: list[dict] = []
 
     def add(name: str, value: object, ok: bool | None) -> None:
@@ -62,20 +181,39 @@ def targets(cases: list[dict], cli: dict | None) -> list[dict]:
         add(f"scale within {MAX_SCALE_ERR:.0%}", f"largest {s['accuracy']['scale_err']:.3%} ({s['name']})",
             s["accuracy"]["scale_err"] <= MAX_SCALE_ERR)
     for c in cases:
-        if not c["long"] or c["error"]:
+        if not c["long"]:
             continue
-        v, k = c["vidkompy"], c["cached"]
-        add(f"{c['name']}: end-to-end <= {MAX_LONG_RATIO}x floor", _ratio_text(v["seconds"], v["ratio"]),
-            None if v["ratio"] is None else v["ratio"] <= MAX_LONG_RATIO)
-        add(f"{c['name']}: cached re-run <= {MAX_CACHED_RATIO}x floor", _ratio_text(k["seconds"], k["ratio"]),
-            None if k["ratio"] is None else k["ratio"] <= MAX_CACHED_RATIO)
-        add(f"{c['name']}: peak RSS <= {MAX_RSS_MB / 1024:.1f} GB", f"{v['max_rss_mb']:.0f} MB",
-            v["max_rss_mb"] <= MAX_RSS_MB)
+        v, k, fs = c["vidkompy"], c["cached"], c["floor"]["seconds"]
+        if not c.get("length") and not c["error"]:
+            add(f"{c['name']}: end-to-end <= {MAX_LONG_RATIO}x floor", _ratio_text(v["seconds"], v["ratio"]),
+                None if v["ratio"] is None else v["ratio"] <= MAX_LONG_RATIO)
+            add(f"{c['name']}: cached re-run <= {MAX_CACHED_RATIO}x floor", _ratio_text(k["seconds"], k["ratio"]),
+                None if k["ratio"] is None else k["ratio"] <= MAX_CACHED_RATIO)
+        if is_1080(c):
+            al = alignment_seconds(c)
+            if al is not None:
+                r = ratio(al, fs)
+                add(f"{c['name']}: alignment <= {MAX_ALIGN_RATIO}x floor", _ratio_text(al, r),
+                    None if r is None else r <= MAX_ALIGN_RATIO)
+            if v["max_rss_mb"] is not None:
+                killed = bool(c["error"]) and "held more than" in c["error"]
+                add(f"{c['name']}: peak RSS <= {MAX_RSS_MB / 1024:.1f} GB",
+                    f"{v['max_rss_mb']:.0f} MB" + (" (killed for its memory)" if killed else ""),
+                    v["max_rss_mb"] <= MAX_RSS_MB and not killed)
     by_name = {c["name"]: c for c in cases if not c["error"]}
-    if all(n in by_name for n in LENGTH_PAIR):
-        a, b = (by_name[n]["vidkompy"]["max_rss_mb"] for n in LENGTH_PAIR)
-        add(f"peak RSS flat when length doubles (<= {MAX_RSS_GROWTH}x)", f"{a:.0f} -> {b:.0f} MB ({b / a:.2f}x)",
-            b / a <= MAX_RSS_GROWTH)
+    for pair, what in ((LENGTH_PAIR, "when length doubles"), (RSS_PAIR, "from 2 to 20 minutes")):
+        if all(n in by_name for n in pair):
+            a, b = (by_name[n]["vidkompy"]["max_rss_mb"] for n in pair)
+            add(f"peak RSS flat {what} (<= {MAX_RSS_GROWTH}x)", f"{a:.0f} -> {b:.0f} MB ({b / a:.2f}x)",
+                b / a <= MAX_RSS_GROWTH)
+    if all(n in by_name for n in RATE_PAIR):
+        a, b = (by_name[n] for n in RATE_PAIR)
+        for stage in STAGES:
+            ra, rb = stage_rate(a, stage), stage_rate(b, stage)
+            if ra is None or rb is None:
+                continue
+            add(f"{stage}: seconds per fg frame at 20 min <= {MAX_RATE_GROWTH}x 1 min",
+                f"{1000 * ra:.2f} -> {1000 * rb:.2f} ms ({rb / ra:.2f}x)", rb / ra <= MAX_RATE_GROWTH)
     if cli is not None:
         e, s = cli["no_server"]["overhead_s"], cli["server"]["overhead_s"]
         first = cli["no_server"]["first"]["overhead_s"] if cli["no_server"]["first"]["rc"] == 0 else None
@@ -163,6 +301,8 @@ def print_tables(result: dict, console: Console | None = None) -> None:
                                 is not None else "-" for s in STAGES))
     console.print(st)
 
+    _print_length(result, console)
+
     if result["prefect_db_init_s"] is not None:
         console.print(f"Prefect database created in a fresh PREFECT_HOME in {result['prefect_db_init_s']:.1f} s "
                       "(a user's very first run pays this once; no case here does)")
@@ -206,6 +346,64 @@ def print_tables(result: dict, console: Console | None = None) -> None:
     console.print(tt)
     if result["peer_note"]:
         console.print(result["peer_note"])
+
+
+def hms(seconds: float | None) -> str:
+    """1 h 02 min, 3 min 05 s, 42 s."""
+    if seconds is None:
+        return "-"
+    m, sec = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min" if h else (f"{m} min {sec:02d} s" if m else f"{sec} s")
+
+
+def mb(v: float | None) -> str:
+    """900 MB, 2.1 GB."""
+    return "-" if v is None else (f"{v:.0f} MB" if v < 1024 else f"{v / 1024:.1f} GB")
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{1000 * v:.2f}"
+
+
+def _print_length(result: dict, console: Console) -> None:
+    """Per-frame rates of the long cases, their ratios to the 1-minute case, and the 2-hour projection."""
+    longs = [c for c in result["cases"] if c["long"] and c["vidkompy"]["seconds"] is not None]
+    if longs:
+        t = Table(title="Milliseconds per fg frame (long cases; alignment = critical path without composite)")
+        for col in ("case", "minutes", "fg frames", "floor", "end-to-end", "alignment", *STAGES, "peak RSS MB",
+                    "footage made in"):
+            t.add_column(col, justify="left" if col == "case" else "right", no_wrap=col == "case")
+        for c in longs:
+            gen = c["footage"].get("generation_s")
+            t.add_row(c["name"], _num(c["footage"].get("minutes"), ".1f"), str(n_fg(c)),
+                      *(_ms(stage_rate(c, k)) for k in ("floor", "end_to_end", "alignment", *STAGES)),
+                      _num(c["vidkompy"]["max_rss_mb"], ".0f"),
+                      "-" if gen is None else f"{hms(gen)} ({c['footage']['generation_fps']:.0f}/s)")
+        console.print(t)
+    ls = result.get("length") or {}
+    if ls.get("per_frame_ratio"):
+        t = Table(title=f"Seconds per fg frame against {ls['rate_base']} (x; target <= {MAX_RATE_GROWTH}x at 20 min)")
+        t.add_column("case")
+        for k in RATE_KEYS:
+            t.add_column(k, justify="right")
+        for name, row in ls["per_frame_ratio"].items():
+            t.add_row(name, *(_num(row[k]) for k in RATE_KEYS))
+        console.print(t)
+    p = ls.get("projection")
+    if p:
+        t = Table(title=f"A 2-hour 1080p pair, projected from {p['from']}'s per-frame rates "
+                        f"({p['fg_frames']} fg frames at 30 fps over {p['bg_frames']} bg frames at 25 fps)")
+        for col in ("", "projected", "x floor"):
+            t.add_column(col, justify="left" if not col else "right")
+        for label, sec in (("floor", p["floor_s"]), ("end-to-end", p["end_to_end_s"]),
+                           ("alignment", p["alignment_s"]), *p["stages_s"].items()):
+            t.add_row(label, hms(sec), _num(ratio(sec, p["floor_s"])))
+        console.print(t)
+        if p["peak_rss"]:
+            r = p["peak_rss"]
+            console.print(f"peak RSS at 2 h, if it keeps growing as from {r['from'][0]} to {r['from'][1]} "
+                          f"({mb(r['mb_per_hour'])} an hour of fg): {mb(r['max_rss_mb'])}")
 
 
 def write_json(result: dict, path: Path) -> None:

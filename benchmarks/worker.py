@@ -2,7 +2,8 @@
 
 It prints one JSON object: the alignment, the per-stage seconds vidkompy
 reports (``ComposeResult.timings``, computed stages only), which stages ran, and
-how long the heavy imports and the ``compose`` call took inside the process.
+how long the heavy imports and the ``compose`` call (``vidkompy.align`` with
+``--align-only``: no video written) took inside the process.
 The parent measures the process from start to exit and its peak RSS.
 """
 
@@ -23,6 +24,7 @@ def main() -> None:
     parser.add_argument("--border", type=int, default=8)
     parser.add_argument("--blend", action="store_true")
     parser.add_argument("--gpu", action="store_true")
+    parser.add_argument("--align-only", action="store_true", help="vidkompy.align: no video written")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -33,8 +35,11 @@ def main() -> None:
     from vidkompy.embed import find_weights
 
     imported = time.perf_counter()
-    r = vidkompy.compose(args.bg, args.fg, args.output, border=args.border, blend=args.blend, gpu=args.gpu,
-                         cache_dir=args.cache_dir)
+    if args.align_only:
+        r = vidkompy.align(args.bg, args.fg, gpu=args.gpu, cache_dir=args.cache_dir)
+    else:
+        r = vidkompy.compose(args.bg, args.fg, args.output, border=args.border, blend=args.blend, gpu=args.gpu,
+                             cache_dir=args.cache_dir)
     done = time.perf_counter()
     print(json.dumps({
         "x": float(r.x), "y": float(r.y), "scale": float(r.scale), "confidence": float(r.confidence),
