@@ -23,8 +23,9 @@ from prefect.runtime import deployment as current_deployment
 from prefect.states import Failed
 
 from flows.compose import compose
-from tasks.report import ALIGNMENT_TABLE
+from tasks.report import ALIGNMENT_TABLE, alignment_row
 from vidkompy.batch import Pair, find_pairs, is_done, output_for, settings_comment
+from vidkompy.encoding import OutputSettings, default_suffix, validate_settings
 from vidkompy.store import Store
 
 COMPOSE_DEPLOYMENT = "compose/compose"
@@ -48,7 +49,7 @@ def _compose_here(pair: Pair, out: Path, params: dict) -> dict:
     start = time.perf_counter()
     state = compose(bg=str(pair.bg), fg=str(pair.fg), output=str(out), return_state=True, **params)
     if state.is_completed():
-        return _row(pair, "composed", time.perf_counter() - start, alignment=state.result())
+        return _row(pair, "composed", time.perf_counter() - start, alignment=alignment_row(state.result()))
     exc = state.result(raise_on_failure=False)
     return _row(pair, "failed", time.perf_counter() - start, error=str(exc) if exc else _error_text(state.message))
 
@@ -96,19 +97,25 @@ def batch(
     weights: str | None = None,
     max_parallel: int = 4,
     compose_deployment: str = COMPOSE_DEPLOYMENT,
+    codec: str = "h264",
+    crf: int | None = None,
+    preset: str | None = None,
+    audio: str = "fg",
 ) -> dict:
     """Compose every ``NAME.bg.EXT`` + ``NAME.fg.EXT`` of ``folder`` into ``output_dir/NAME.mp4``."""
+    settings = OutputSettings(codec, crf, preset, audio)
+    validate_settings(settings)  # a bad codec fails the batch once, not every pair
     pairs, skipped = find_pairs(folder)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     params = {"border": border, "blend": blend, "gpu": gpu, "cache_dir": cache_dir, "weights": weights,
-              "plot_in_ui": True}
-    comment = settings_comment(border, blend, weights)
+              "plot_in_ui": True, "codec": codec, "crf": crf, "preset": preset, "audio": audio}
+    comment = settings_comment(border, blend, weights, settings)
     store = Store.open(cache_dir)
     as_deployment = current_deployment.id is not None
 
     def process(pair: Pair) -> dict:
         try:
-            out = output_for(pair, output_dir)
+            out = output_for(pair, output_dir, default_suffix(codec))
         except ValueError as exc:
             return _row(pair, "failed", error=str(exc))
         # one batch at a time per output: a second batch on the folder waits, then finds it done

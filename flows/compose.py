@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from prefect import flow
@@ -9,16 +10,37 @@ from prefect.runtime import deployment as current_deployment
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks import composite, decode, dtw, embed, index, locate, spatial
+from tasks.progress import progress_artifacts
 from tasks.report import report
+from tasks.stages import load_alignment
 from vidkompy.batch import settings_comment
 from vidkompy.device import probe_device
+from vidkompy.encoding import OutputSettings
 from vidkompy.errors import AlignmentError
+from vidkompy.models import ComposeResult, Stored
 from vidkompy.paths import check_inputs
-from vidkompy.store import Artifact, Store
+from vidkompy.store import ArtifactDamaged, Store
+
+log = logging.getLogger("vidkompy")
 
 # Below this median NCC of fg against the bg region under it, fg is not taken to be part of bg.
 MIN_CONFIDENCE = 0.75
-STAGES = ("decode-bg", "decode-fg", "locate", "embed-bg", "embed-fg", "index", "dtw", "spatial", "composite")
+
+
+def _align(bg: str, fg: str, fg_size: tuple[int, int], store: Store, device, weights: str | None
+           ) -> dict[str, Stored]:
+    bg_dec = decode.submit(bg, "bg", store)
+    fg_dec = decode.submit(fg, "fg", store)
+    region = locate.submit(bg_dec, fg_dec, store)
+    bg_emb = embed.submit(bg_dec, "bg", fg_size, region, store, device, weights)
+    fg_emb = embed.submit(fg_dec, "fg", fg_size, None, store, device, weights)
+    knn = index.submit(bg_emb, fg_emb, bg_dec, fg_dec, store, device)
+    path = dtw.submit(knn, bg_emb, fg_emb, bg_dec, fg_dec, store)
+    aligned = spatial.submit(path, region, bg_dec, fg_dec, bg, fg, store, device)
+    futures = {"decode-bg": bg_dec, "decode-fg": fg_dec, "locate": region, "embed-bg": bg_emb,
+               "embed-fg": fg_emb, "index": knn, "dtw": path, "spatial": aligned}
+    aligned.wait()
+    return {name: f.result() for name, f in futures.items()}
 
 
 @flow(name="compose", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)
@@ -35,54 +57,53 @@ def compose(
     force: bool = False,
     plot: bool = False,
     plot_in_ui: bool = False,
-) -> dict:
+    codec: str = "h264",
+    crf: int | None = None,
+    preset: str | None = None,
+    audio: str = "fg",
+) -> ComposeResult:
     """Overlay fg on bg; returns the alignment, the output path and what each stage did.
 
     ``plot`` writes the frame-map plot next to the output; the markdown artifact carries
     it when ``plot_in_ui`` (batches) or in deployment runs, where people read the UI.
     """
-    _, fg_info, out = check_inputs(bg, fg, output, write_video)
+    settings = OutputSettings(codec, crf, preset, audio)
+    _, fg_info, out = check_inputs(bg, fg, output, write_video, settings)
     store = Store.open(cache_dir)
     device = probe_device(gpu)
-    fg_size = (fg_info.width, fg_info.height)
-
-    bg_dec = decode.submit(bg, "bg", store)
-    fg_dec = decode.submit(fg, "fg", store)
-    region = locate.submit(bg_dec, fg_dec, store)
-    bg_emb = embed.submit(bg_dec, "bg", fg_size, region, store, device, weights)
-    fg_emb = embed.submit(fg_dec, "fg", fg_size, None, store, device, weights)
-    knn = index.submit(bg_emb, fg_emb, store, device)
-    path = dtw.submit(knn, bg_dec, fg_dec, store)
-    aligned = spatial.submit(path, region, bg_dec, fg_dec, bg, fg, store, device).result()
-    refs: dict[str, Artifact] = {
-        name: f.result()
-        for name, f in zip(STAGES, (bg_dec, fg_dec, region, bg_emb, fg_emb, knn, path), strict=False)
-    }
-    refs["spatial"] = aligned
-
-    a = aligned.attrs or {}
-    if a["confidence"] < MIN_CONFIDENCE and not force:
-        raise AlignmentError(
-            f"{fg}: does not look like a part of {bg} (confidence {a['confidence']:.2f} < {MIN_CONFIDENCE}); "
-            "use --force to compose anyway"
-        )
-    if out is not None:
-        comment = settings_comment(border, blend, weights)
-        # in this thread: Ctrl-C must reach the writer so that its temporary file is removed
-        refs["composite"] = composite(bg, fg, str(out), aligned, store, border, blend, comment)
-    frames = store.read("spatial", aligned.key)[0]["map"]
-    summary = {
-        "x": float(a["x"]),
-        "y": float(a["y"]),
-        "scale": float(a["scale"]),
-        "confidence": float(a["confidence"]),
-        "frames": [int(f) for f in frames],
-        "output": str(out) if out else None,
-        "device": device.name,
-        "computed": [name for name, r in refs.items() if r.computed],
-        "seconds": {name: round(r.seconds, 3) for name, r in refs.items() if r.computed},
-    }
+    in_deployment = current_deployment.id is not None
+    with progress_artifacts(in_deployment):
+        try:
+            refs = _align(bg, fg, (fg_info.width, fg_info.height), store, device, weights)
+        except ArtifactDamaged as exc:
+            # a stored chunk no longer reads back: drop that artifact, and the stages compute it again
+            log.warning("cache: %s is damaged; computing it again", exc)
+            store.discard(exc.stage, exc.key)
+            refs = _align(bg, fg, (fg_info.width, fg_info.height), store, device, weights)
+        alignment = load_alignment(store, refs["spatial"])
+        n, unmatched = len(alignment.frames), int((~alignment.matched).sum())
+        if not force and unmatched > n - unmatched:
+            raise AlignmentError(
+                f"{fg}: {unmatched} of {n} frames have no counterpart in {bg}, more than match; "
+                "use --force to compose anyway")
+        if not force and alignment.confidence < MIN_CONFIDENCE:
+            raise AlignmentError(
+                f"{fg}: does not look like a part of {bg} (confidence {alignment.confidence:.2f} < "
+                f"{MIN_CONFIDENCE}); use --force to compose anyway")
+        if out is not None:
+            comment = settings_comment(border, blend, weights, settings)
+            # in this thread: Ctrl-C must reach the writer so that its temporary file is removed
+            refs["composite"] = composite(bg, fg, str(out), refs["spatial"], store, border, blend, settings, comment)
+    result = ComposeResult(
+        alignment, str(out) if out else None,
+        {name: round(r.seconds, 3) for name, r in refs.items() if r.computed},
+        tuple(name for name, r in refs.items() if r.computed),
+        {role: refs[f"decode-{role}"].value.lost_frames for role in ("bg", "fg")},
+        {"border": border, "blend": blend, "codec": codec, "crf": crf, "preset": preset, "audio": audio,
+         "gpu": gpu, "device": device.name, "weights": weights, "embedding": refs["embed-fg"].value.model,
+         "force": force},
+    )
     plot_path = str(out.with_suffix(".map.png")) if plot and out is not None else None
-    report(Path(out or fg).stem, summary, bg_dec.result(), fg_dec.result(), aligned, store,
-           with_plot=plot_in_ui or current_deployment.id is not None, plot_path=plot_path)
-    return summary
+    report(Path(out or fg).stem, result, refs["decode-bg"], refs["decode-fg"], store,
+           with_plot=plot_in_ui or in_deployment, plot_path=plot_path)
+    return result

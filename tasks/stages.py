@@ -1,18 +1,21 @@
-"""The stages as Prefect tasks.
+"""The stages as Prefect tasks: a content key, then the stored artifact or the library's computation.
 
-Each task computes its content key, returns the stored artifact when it is
-there (final state "Cached") and otherwise calls the library and stores the
-result (state "Completed"). Tasks return small `Artifact` references, never
-arrays; a reference whose data has gone missing is recomputed, never trusted.
+Each task computes its key, returns the stored value when the artifact is
+complete (final state "Cached") and otherwise calls the library and writes its
+arrays chunk by chunk as they are made (state "Completed"); a run killed
+mid-stage leaves a partial artifact that the next run of the same key resumes.
+Tasks return small typed `Stored` references (`vidkompy.models`), never arrays.
 Prefect's own result cache is off (NO_CACHE): the Zarr store is the one source
-of truth, so there is no second copy to drift from it.
+of truth, so there is no second copy to drift from it. No algorithm here.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from prefect import task
@@ -21,84 +24,138 @@ from prefect.states import Completed
 
 from vidkompy import composite as composite_lib
 from vidkompy.device import Device
-from vidkompy.dtw import knn_alignment
+from vidkompy.dtw import runs
 from vidkompy.embed import FrameEmbedder, embedding_grid
-from vidkompy.errors import AlignmentError
-from vidkompy.match import K_NEIGHBOURS, nearest_frames
-from vidkompy.models import Alignment, Geometry
-from vidkompy.refine import frame_ratio, refine_alignment
-from vidkompy.spatial import bg_on_grid, fg_on_grid
-from vidkompy.spatial import locate as locate_lib
-from vidkompy.store import Artifact, Store, stage_key
-from vidkompy.video_io import WORK_WIDTH, Thumbnails, decode_thumbnails, read_gray_frames
+from vidkompy.encoding import OutputSettings
+from vidkompy.errors import AlignmentError, InputError
+from vidkompy.faults import crash_point
+from vidkompy.locate import NotFoundError
+from vidkompy.locate import locate as locate_lib
+from vidkompy.match import K_NEIGHBOURS, nearest
+from vidkompy.models import (
+    Aligned,
+    Alignment,
+    Decoded,
+    Embedded,
+    FrameMap,
+    Geometry,
+    Location,
+    Neighbours,
+    Stored,
+    as_attrs,
+    from_attrs,
+)
+from vidkompy.progress import stage
+from vidkompy.refine import (
+    CHUNK,
+    FINAL_BAND,
+    Video,
+    alignment_from,
+    final_band,
+    final_match,
+    fit_alignment,
+    match_frames,
+)
+from vidkompy.region import bg_on_grid, fg_on_grid
+from vidkompy.store import ArtifactDamaged, ArtifactMissing, ArtifactWriter, Store, stage_key
+from vidkompy.temporal import coarse_path, frame_path
+from vidkompy.timeline import Bins, bin_seconds, pool
+from vidkompy.video_io import WORK_WIDTH, ThumbnailDecoder, read_gray_frames
+
+log = logging.getLogger("vidkompy")
+T = TypeVar("T")
 
 # Bump a stage's version when its algorithm changes: old artifacts stop matching.
-VERSIONS = {"decode": 1, "locate": 1, "embed": 1, "index": 1, "dtw": 1, "spatial": 2}
+VERSIONS = {"decode": 2, "locate": 2, "embed": 2, "index": 2, "dtw": 2, "spatial": 3}
+BLOCK = 256  # frames per chunk written (and per shard of pictures)
+# Stages whose arrays are a value or two per frame: read whole to verify a cached copy (megabytes at most).
+SMALL = {"locate", "index", "dtw", "spatial"}
 
-Compute = Callable[[], tuple[dict[str, np.ndarray], dict]]
 
-
-def _cached_or_computed(store: Store, stage: str, key: str, compute: Compute):
-    """Load ``stage/key`` if complete, else compute and store it; return a Prefect state.
+def _cached_or_computed(store: Store, stage_name: str, key: str, cls: type[T], compute: Callable[[ArtifactWriter], T]):
+    """Load ``stage/key`` if complete, else compute it (resuming a partial one) and store it.
 
     Under the key's lock: two runs on the same pair compute each stage once.
     """
-    with store.lock(stage, key):
-        if store.has(stage, key):
+    with store.lock(stage_name, key):
+        if store.has(stage_name, key):
             try:
-                _, attrs = store.read(stage, key)
+                artifact = store.read(stage_name, key)
+                if stage_name in SMALL:
+                    for name in artifact.attrs.get("arrays", {}):
+                        artifact.load(name)
                 return Completed(name="Cached", message="loaded from the store",
-                                 data=Artifact(stage, key, computed=False, attrs=attrs))
-            except KeyError:
-                pass  # damaged: compute again
+                                 data=Stored(stage_name, key, artifact.value(cls), computed=False))
+            except (ArtifactMissing, ArtifactDamaged) as exc:
+                log.warning("cache: %s is damaged; computing it again", exc)
+                store.discard(stage_name, key)
         start = time.perf_counter()
-        arrays, attrs = compute()
-        store.write(stage, key, arrays, attrs)
-    return Completed(data=Artifact(stage, key, computed=True, seconds=time.perf_counter() - start, attrs=attrs))
+        with store.writer(stage_name, key) as writer:
+            if writer.resumed:
+                log.info("resuming %s from where an interrupted run left it", stage_name)
+            value = compute(writer)
+            writer.commit(value)
+    return Completed(data=Stored(stage_name, key, value, computed=True, seconds=time.perf_counter() - start))
 
 
-def load_thumbnails(store: Store, ref: Artifact) -> Thumbnails:
-    arrays, attrs = store.read(ref.stage, ref.key)
-    return Thumbnails(arrays["pts"], arrays["thumbs"], tuple(attrs["size"]))
+def video(store: Store, ref: Stored[Decoded]) -> Video:
+    """A decoded video's working copy, read window by window from the store."""
+    artifact = store.read("decode", ref.key)
+    return Video(artifact.array("thumbs"), artifact.load("pts"), ref.value.size)
 
 
-def load_alignment(store: Store, ref: Artifact) -> Alignment:
-    arrays, attrs = store.read(ref.stage, ref.key)
-    g = Geometry(attrs["x"], attrs["y"], attrs["scale"])
-    return Alignment(g, attrs["confidence"], arrays["map"], arrays["cost"])
+def duration(pts: np.ndarray) -> float:
+    return max(float(pts[-1] - pts[0]), 1e-3) if len(pts) else 1e-3
 
 
 @task(cache_policy=NO_CACHE, task_run_name="decode-{role}")
 def decode(path: str, role: str, store: Store):
     key = stage_key("decode", VERSIONS["decode"], file=store.file_digest(path), width=WORK_WIDTH)
 
-    def compute():
-        t = decode_thumbnails(path, WORK_WIDTH)
-        fps = 1.0 / float(np.median(np.diff(t.pts))) if len(t.pts) > 1 else 0.0
-        return {"pts": t.pts, "thumbs": t.frames}, {"size": list(t.full_size), "n_frames": len(t.pts), "fps": fps}
+    def compute(w: ArtifactWriter) -> Decoded:
+        decoder = ThumbnailDecoder(path, WORK_WIDTH)
+        tw, th = decoder.size
+        thumbs = w.array("thumbs", (th, tw), "uint8", BLOCK, shard=BLOCK)
+        w.array("pts", (), "float64", BLOCK * 16)
+        lost = int(w.progress.get("lost", 0))
+        with stage(f"decode {Path(path).name}", decoder.info.n_frames or None) as bar:
+            bar.advance(len(thumbs))
+            for k, block in enumerate(decoder.blocks(BLOCK, after=w.progress.get("last_pts"))):
+                w.append(thumbs=block.frames, pts=block.pts)
+                w.record(last_pts=float(block.pts[-1]), lost=lost + decoder.lost)
+                bar.advance(len(block.pts))
+                crash_point(f"decode:block:{k}")
+        lost += decoder.lost
+        if not len(thumbs):
+            raise InputError(path, "has no decodable video frames")
+        if lost:
+            where = ", ".join(f"{t:.1f} s" for t in decoder.damaged_at)
+            log.warning("%s: damaged: decoded past it, %d frame(s) lost (near %s)", path, lost, where or "?")
+        pts = np.asarray(w.group["pts"][max(0, len(thumbs) - 1000):])
+        fps = 1.0 / float(np.median(np.diff(pts))) if len(pts) > 1 else 0.0
+        return Decoded(len(thumbs), (decoder.info.width, decoder.info.height), (tw, th), fps, lost)
 
-    return _cached_or_computed(store, "decode", key, compute)
+    return _cached_or_computed(store, "decode", key, Decoded, compute)
 
 
-@task(cache_policy=NO_CACHE)
-def locate(bg: Artifact, fg: Artifact, store: Store):
+@task(cache_policy=NO_CACHE, task_run_name="locate")
+def locate(bg: Stored[Decoded], fg: Stored[Decoded], store: Store):
     key = stage_key("locate", VERSIONS["locate"], bg=bg.key, fg=fg.key)
 
-    def compute():
-        b, f = load_thumbnails(store, bg), load_thumbnails(store, fg)
+    def compute(w: ArtifactWriter) -> Location:
+        b, f = video(store, bg), video(store, fg)
         try:
-            found = locate_lib(b.frames, b.full_size, f.frames, f.full_size)
-        except ValueError as exc:
+            found = locate_lib(b.frames, b.size, f.frames, f.size, length_ratio=duration(f.pts) / duration(b.pts))
+        except NotFoundError as exc:
             raise AlignmentError(f"fg cannot be placed in bg: {exc}") from exc
-        g = found.geometry
-        return {}, {"x": g.x, "y": g.y, "scale": g.scale, "score": found.score}
+        return Location(found.geometry, found.score)
 
-    return _cached_or_computed(store, "locate", key, compute)
+    return _cached_or_computed(store, "locate", key, Location, compute)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="embed-{role}")
-def embed(video: Artifact, role: str, fg_size: tuple[int, int], region: Artifact | None, store: Store,
-          device: Device, weights: str | None = None):
+def embed(decoded: Stored[Decoded], role: str, fg_size: tuple[int, int], region: Stored[Location] | None,
+          store: Store, device: Device, weights: str | None = None):
     """Embed bg's region under fg, or fg itself, on the same small grid.
 
     bg's key holds the region's *geometry* (whole working pixels), not the
@@ -106,80 +163,128 @@ def embed(video: Artifact, role: str, fg_size: tuple[int, int], region: Artifact
     """
     embedder = FrameEmbedder(device, weights)
     grid = embedding_grid(fg_size)
-    geometry = None
-    if region is not None:
-        a = region.attrs or {}
-        geometry = Geometry(float(a["x"]), float(a["y"]), float(a["scale"]))
-    key = stage_key("embed", VERSIONS["embed"], video=video.key, model=embedder.model_id, grid=grid.shape,
+    geometry = None if region is None else region.value.geometry
+    key = stage_key("embed", VERSIONS["embed"], video=decoded.key, model=embedder.model_id, grid=grid.shape,
                     geometry=None if geometry is None else [round(geometry.x, 3), round(geometry.y, 3),
                                                             round(geometry.scale, 5)], fg_size=list(fg_size))
 
-    def compute():
-        t = load_thumbnails(store, video)
+    def compute(w: ArtifactWriter) -> Embedded:
+        v = video(store, decoded)
         if geometry is None:
-            thumbs = fg_on_grid(t.frames, t.full_size, grid)
+            def to_grid(frames: np.ndarray) -> np.ndarray:
+                return fg_on_grid(frames, v.size, grid)
         else:
-            thumbs, _ = bg_on_grid(t.frames, t.full_size, geometry, grid)
-        return {"emb": embedder.embed(thumbs, f"embed {role}")}, {"model": embedder.model_id}
+            def to_grid(frames: np.ndarray) -> np.ndarray:
+                return bg_on_grid(frames, v.size, geometry, grid)[0]
+        dim = w.progress.get("dim")
+        emb = w.array("emb", (int(dim),), "float32", BLOCK * 4) if dim else None
+        start = len(emb) if emb is not None else 0
+        for block in embedder.embed_video(v.frames, to_grid, start=start, block=BLOCK, label=f"embed {role}"):
+            if emb is None:
+                dim = block.shape[1]
+                emb = w.array("emb", (dim,), "float32", BLOCK * 4)
+            w.append(emb=block)
+            w.record(dim=int(dim))
+            crash_point(f"embed:block:{(len(emb) - 1) // BLOCK}")
+        return Embedded(embedder.model_id, len(emb), int(dim))
 
-    return _cached_or_computed(store, "embed", key, compute)
-
-
-@task(cache_policy=NO_CACHE)
-def index(bg_emb: Artifact, fg_emb: Artifact, store: Store, device: Device, k: int = K_NEIGHBOURS):
-    key = stage_key("index", VERSIONS["index"], bg=bg_emb.key, fg=fg_emb.key, k=k)
-
-    def compute():
-        b = store.read("embed", bg_emb.key)[0]["emb"]
-        f = store.read("embed", fg_emb.key)[0]["emb"]
-        idx, sim = nearest_frames(b, f, k, device)
-        return {"knn_idx": idx, "knn_sim": sim}, {"n_bg": len(b)}
-
-    return _cached_or_computed(store, "index", key, compute)
+    return _cached_or_computed(store, "embed", key, Embedded, compute)
 
 
-@task(cache_policy=NO_CACHE)
-def dtw(knn: Artifact, bg: Artifact, fg: Artifact, store: Store):
-    key = stage_key("dtw", VERSIONS["dtw"], index=knn.key, bg=bg.key, fg=fg.key)
-
-    def compute():
-        arrays, attrs = store.read("index", knn.key)
-        b, f = store.read("decode", bg.key)[0]["pts"], store.read("decode", fg.key)[0]["pts"]
-        ratio = frame_ratio(b, f)
-        path = knn_alignment(arrays["knn_idx"], arrays["knn_sim"], int(attrs["n_bg"]), ratio=ratio)
-        return {"map": path.astype(np.int32)}, {"ratio": ratio}
-
-    return _cached_or_computed(store, "dtw", key, compute)
+def _pooled(store: Store, emb: Stored[Embedded], pts: np.ndarray, bins: Bins) -> np.ndarray:
+    arr = store.read("embed", emb.key).array("emb")
+    return pool(((pts[a : a + 4096], arr[a : a + 4096]) for a in range(0, len(arr), 4096)), bins)
 
 
-@task(cache_policy=NO_CACHE)
-def spatial(path: Artifact, region: Artifact, bg: Artifact, fg: Artifact, bg_file: str, fg_file: str,
-            store: Store, device: Device):
+@task(cache_policy=NO_CACHE, task_run_name="index")
+def index(bg_emb: Stored[Embedded], fg_emb: Stored[Embedded], bg: Stored[Decoded], fg: Stored[Decoded],
+          store: Store, device: Device, k: int = K_NEIGHBOURS):
+    key = stage_key("index", VERSIONS["index"], bg=bg_emb.key, fg=fg_emb.key, bg_pts=bg.key, fg_pts=fg.key, k=k)
+
+    def compute(w: ArtifactWriter) -> Neighbours:
+        bg_pts, fg_pts = store.read("decode", bg.key).load("pts"), store.read("decode", fg.key).load("pts")
+        seconds = bin_seconds(bg_pts, fg_pts)
+        fg_bins, bg_bins = Bins.covering(fg_pts, seconds), Bins.covering(bg_pts, seconds)
+        fg_pooled, bg_pooled = _pooled(store, fg_emb, fg_pts, fg_bins), _pooled(store, bg_emb, bg_pts, bg_bins)
+        idx, sim = nearest(bg_pooled, fg_pooled, k, device)
+        for name, data in (("knn_idx", idx), ("knn_sim", sim), ("fg_bins", fg_pooled), ("bg_bins", bg_pooled)):
+            w.put(name, data)
+        return Neighbours(seconds, fg_bins.n, bg_bins.n, idx.shape[1])
+
+    return _cached_or_computed(store, "index", key, Neighbours, compute)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="dtw")
+def dtw(knn: Stored[Neighbours], bg_emb: Stored[Embedded], fg_emb: Stored[Embedded], bg: Stored[Decoded],
+        fg: Stored[Decoded], store: Store):
+    key = stage_key("dtw", VERSIONS["dtw"], index=knn.key, bg=bg_emb.key, fg=fg_emb.key)
+
+    def compute(w: ArtifactWriter) -> FrameMap:
+        near = store.read("index", knn.key)
+        coarse = coarse_path(near.load("knn_idx"), near.load("knn_sim"), near.load("fg_bins"), near.load("bg_bins"))
+        bg_pts, fg_pts = store.read("decode", bg.key).load("pts"), store.read("decode", fg.key).load("pts")
+        seconds = knn.value.bin_seconds
+        found = frame_path(store.read("embed", fg_emb.key).array("emb"), store.read("embed", bg_emb.key).array("emb"),
+                           fg_pts, bg_pts, coarse, Bins.covering(fg_pts, seconds), Bins.covering(bg_pts, seconds))
+        w.put("map", found.path.index.astype(np.int32))
+        w.put("matched", found.path.matched)
+        w.put("sim", found.sim)
+        return FrameMap(found.ratio, len(found.path.index), int((~found.path.matched).sum()))
+
+    return _cached_or_computed(store, "dtw", key, FrameMap, compute)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="spatial")
+def spatial(path: Stored[FrameMap], region: Stored[Location], bg: Stored[Decoded], fg: Stored[Decoded],
+            bg_file: str, fg_file: str, store: Store, device: Device):
     key = stage_key("spatial", VERSIONS["spatial"], dtw=path.key, locate=region.key)
 
-    def compute():
-        b, f = load_thumbnails(store, bg), load_thumbnails(store, fg)
-        a = region.attrs or {}
-        start = Geometry(float(a["x"]), float(a["y"]), float(a["scale"]))
-        coarse = store.read("dtw", path.key)[0]["map"].astype(np.int64)
+    def compute(w: ArtifactWriter) -> Aligned:
+        b, f = video(store, bg), video(store, fg)
+        stored = store.read("dtw", path.key)
+        index, matched, ratio = stored.load("map").astype(np.int64), stored.load("matched"), path.value.ratio
 
         def read_full(bg_idx, fg_idx):
             return read_gray_frames(bg_file, bg_idx, b.pts), read_gray_frames(fg_file, fg_idx, f.pts)
 
-        al = refine_alignment(b, f, start, coarse, xp=device.xp, read_full=read_full,
-                              located_score=float(a.get("score", 1.0)))
-        g = al.geometry
-        return ({"map": al.frames.astype(np.int32), "cost": al.cost.astype(np.float32)},
-                {"x": g.x, "y": g.y, "scale": g.scale, "confidence": al.confidence})
+        if "geometry" in w.progress:  # a resumed run: the fit was done, the frame match had begun
+            geometry = from_attrs(Geometry, w.progress["geometry"])
+        else:
+            geometry = fit_alignment(b, f, region.value.geometry, index, matched, ratio, xp=device.xp,
+                                     read_full=read_full)
+        ncc = w.array("ncc", (), "float32", BLOCK * 64)
+        band = final_band(index, FINAL_BAND, len(b), ratio)
+        start = int(np.searchsorted(band.offsets, len(ncc)))
+        for stop, block in match_frames(b, f, geometry, band, start=start):
+            w.append(ncc=block)
+            w.record(geometry=as_attrs(geometry))
+            crash_point(f"spatial:block:{stop // CHUNK}")
+        al = alignment_from(geometry, final_match(band, np.asarray(w.group["ncc"][...]), ratio),
+                            region.value.score)
+        w.put("map", al.frames.astype(np.int32))
+        w.put("score", al.score)
+        w.put("matched", al.matched)
+        return Aligned(al.geometry, al.confidence, len(al.frames), tuple(runs(~al.matched)))
 
-    return _cached_or_computed(store, "spatial", key, compute)
+    return _cached_or_computed(store, "spatial", key, Aligned, compute)
 
 
-@task(cache_policy=NO_CACHE)
-def composite(bg_file: str, fg_file: str, output: str, alignment: Artifact, store: Store, border: int,
-              blend: bool, comment: str | None = None) -> Artifact:
+def load_alignment(store: Store, ref: Stored[Aligned]) -> Alignment:
+    artifact = store.read("spatial", ref.key)
+    v = ref.value
+    return Alignment(v.geometry, v.confidence, artifact.load("map").astype(np.int64), artifact.load("score"),
+                     artifact.load("matched"), v.active)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="composite")
+def composite(bg_file: str, fg_file: str, output: str, aligned: Stored[Aligned], store: Store, border: int,
+              blend: bool, settings: OutputSettings, comment: str | None = None) -> Stored[str]:
     """Never cached: the output video is the product, not an intermediate."""
     start = time.perf_counter()
-    al = load_alignment(store, alignment)
-    composite_lib.composite(bg_file, fg_file, output, al, border=border, blend=blend, comment=comment)
-    return replace(Artifact("composite", output, computed=True), seconds=time.perf_counter() - start)
+    composite_lib.composite(bg_file, fg_file, output, load_alignment(store, aligned), border=border, blend=blend,
+                            comment=comment, settings=settings)
+    return Stored("composite", output, output, computed=True, seconds=time.perf_counter() - start)
+
+
+__all__ = ["composite", "decode", "dtw", "embed", "index", "load_alignment", "locate", "spatial",
+           "video"]

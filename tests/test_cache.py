@@ -10,7 +10,7 @@ from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 import vidkompy
-from vidkompy.cli import run_flow
+from flows.run import run_compose
 from vidkompy.store import Store
 
 ALIGNMENT_STAGES = {"decode-bg", "decode-fg", "locate", "embed-bg", "embed-fg", "index", "dtw", "spatial"}
@@ -60,7 +60,7 @@ def test_prefect_records_cached_stages(crop, tmp_path):
     from flows.compose import compose as compose_flow
 
     cache = str(tmp_path / "cache")
-    run_flow(bg=str(crop.bg), fg=str(crop.fg), gpu=False, cache_dir=cache, write_video=False)
+    run_compose(bg=str(crop.bg), fg=str(crop.fg), gpu=False, cache_dir=cache, write_video=False)
     state = compose_flow(bg=str(crop.bg), fg=str(crop.fg), gpu=False, cache_dir=cache, write_video=False,
                          return_state=True)
     assert state.is_completed()

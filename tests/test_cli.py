@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+import vidkompy
 from tests.helpers import VIDKOMPY
 
 
@@ -23,9 +24,14 @@ def test_align_json_is_one_object_with_the_contract_keys(crop, tmp_path):
     r = run("align", str(crop.bg), str(crop.fg), "--json", "--no-gpu", "--cache-dir", str(tmp_path / "c"))
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert set(doc) == {"x", "y", "scale", "confidence", "frames"}
+    assert set(doc) == {"x", "y", "scale", "confidence", "frames", "score", "unmatched", "active", "version",
+                        "settings"}
     assert all(isinstance(doc[k], float) for k in ("x", "y", "scale", "confidence"))
-    assert len(doc["frames"]) == len(crop.frames)
+    assert len(doc["frames"]) == len(doc["score"]) == len(crop.frames)
+    assert all(0.0 <= s <= 1.0 for s in doc["score"]) and doc["unmatched"] == [] and doc["active"] is None
+    assert doc["version"] == vidkompy.__version__
+    assert doc["settings"]["gpu"] is False and doc["settings"]["device"] == "cpu"
+    assert doc["settings"]["embedding"] == "luma-gradient-v1"
     assert np.mean(np.array(doc["frames"]) == crop.frames) >= 0.98
 
 

@@ -9,39 +9,82 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from vidkompy.dtw import STEP_PENALTY, free_steps, monotonic_alignment
+from vidkompy.dtw import Band, Steps, monotonic_path
 from vidkompy.samples import _texture
 from vidkompy.spatial import phase_correlate
 
 TEXTURE = _texture(128, 192, np.random.default_rng(11))[..., 1].astype(np.float32)
 
 
-def brute_force(cost: np.ndarray, ratio: float, max_step: int) -> float:
-    """The cheapest monotonic path by enumeration, under the same step rules."""
-    n, m = cost.shape
-    lo, hi = free_steps(ratio)
+def path_cost(rows: list[np.ndarray], costs: list[np.ndarray], steps: Steps, index, matched) -> float:
+    """What a path costs under the rules: cells, steps between consecutive held positions, gaps."""
+    total, prev = 0.0, None
+    for i, (b, m) in enumerate(zip(index, matched, strict=True)):
+        if m:
+            total += float(costs[i][list(rows[i]).index(b)])
+            if prev is not None:
+                total += float(steps.cost(np.array([b - prev]))[0])
+            prev = b
+        else:
+            total += steps.gap
+            assert prev is None or b == prev, "an unmatched row must hold the previous position"
+    return total
+
+
+def brute_force(rows: list[np.ndarray], costs: list[np.ndarray], steps: Steps) -> float:
+    """The cheapest path by enumeration, under the same rules."""
     best = np.inf
-    for path in itertools.product(range(m), repeat=n):
-        steps = np.diff(path)
-        if np.any(steps < 0) or np.any(steps > max_step):
-            continue
-        total = cost[np.arange(n), path].sum() + STEP_PENALTY * np.sum((steps < lo) | (steps > hi))
+    options = [[(int(b), True) for b in r] + ([(None, False)] if steps.gap is not None else []) for r in rows]
+    for combo in itertools.product(*options):
+        total, prev = 0.0, None
+        for i, (b, m) in enumerate(combo):
+            if m:
+                total += float(costs[i][list(rows[i]).index(b)])
+                if prev is not None:
+                    total += float(steps.cost(np.array([b - prev]))[0])
+                prev = b
+            else:
+                total += steps.gap
         best = min(best, total)
     return best
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
-@given(n=st.integers(2, 5), m=st.integers(1, 6), ratio=st.sampled_from([0.5, 0.8, 1.0, 1.25, 2.0]),
-       seed=st.integers(0, 10_000))
-def test_dtw_is_monotonic_complete_and_optimal(n, m, ratio, seed):
-    cost = np.random.default_rng(seed).random((n, m)) * 3
-    path, step_cost = monotonic_alignment(cost, ratio=ratio, n_bg=m)
-    assert len(path) == n and len(step_cost) == n
-    assert np.all(np.diff(path) >= 0) and path.min() >= 0 and path.max() < m
-    lo, hi = free_steps(ratio)
-    steps = np.diff(path)
-    total = cost[np.arange(n), path].sum() + STEP_PENALTY * np.sum((steps < lo) | (steps > hi))
-    assert np.isclose(total, brute_force(cost, ratio, hi + 3))
+def random_problem(seed: int, gaps: bool):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 6))
+    rows = [np.unique(rng.integers(0, 9, size=int(rng.integers(1, 5)))) for _ in range(n)]
+    costs = [rng.random(len(r)) * 3 for r in rows]
+    steps = Steps(free=tuple(sorted(int(v) for v in rng.integers(0, 3, size=2))), max_step=int(rng.integers(2, 4)),
+                  penalty=float(rng.random() * 2), jump=None if rng.random() < 0.3 else float(rng.random() * 4),
+                  gap=float(rng.random() * 2) if gaps else None)
+    return rows, costs, steps
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 100_000))
+def test_dtw_without_gaps_is_monotonic_complete_and_optimal(seed):
+    rows, costs, steps = random_problem(seed, gaps=False)
+    best = brute_force(rows, costs, steps)
+    if not np.isfinite(best):
+        return
+    path = monotonic_path(Band.from_rows(rows), np.concatenate(costs), steps)
+    assert len(path.index) == len(rows) and path.matched.all()
+    assert np.all(np.diff(path.index) >= 0)
+    assert np.isclose(path_cost(rows, costs, steps, path.index, path.matched), path.total)
+    assert np.isclose(path.total, best)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 100_000))
+def test_dtw_with_gaps_gives_a_valid_path_no_worse_than_matching_every_row(seed):
+    """Unmatched rows hold one position per row (documented): valid and consistent, near-optimal."""
+    rows, costs, with_gaps = random_problem(seed, gaps=True)
+    path = monotonic_path(Band.from_rows(rows), np.concatenate(costs), with_gaps)
+    assert np.all(np.diff(path.index) >= 0)
+    assert np.isclose(path_cost(rows, costs, with_gaps, path.index, path.matched), path.total)
+    all_rows = Steps(with_gaps.free, with_gaps.penalty, with_gaps.max_step, with_gaps.jump, None)
+    assert path.total <= brute_force(rows, costs, all_rows) + 1e-9
+    assert path.total >= brute_force(rows, costs, with_gaps) - 1e-9
 
 
 @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])

@@ -7,9 +7,10 @@ import pytest
 from scipy import ndimage
 
 from vidkompy.models import Geometry
+from vidkompy.ncc import ncc_map
 from vidkompy.resample import grid_map, warp
 from vidkompy.samples import _texture
-from vidkompy.spatial import FitPair, fit_geometry, ncc_map, phase_correlate
+from vidkompy.spatial import FitPair, fit_geometry, phase_correlate
 
 
 @pytest.fixture(scope="module")

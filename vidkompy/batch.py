@@ -8,6 +8,7 @@ inputs and its container's comment records the same settings.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+
+from vidkompy.encoding import OutputSettings
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mts", ".m2ts", ".ts", ".mxf", ".mpg",
                     ".mpeg", ".wmv", ".flv", ".3gp", ".ogv"}
@@ -51,23 +54,26 @@ def find_pairs(folder: str | os.PathLike) -> tuple[list[Pair], list[str]]:
     return pairs, sorted(skipped)
 
 
-def output_for(pair: Pair, output_dir: str | os.PathLike) -> Path:
-    """``OUTPUT_DIR/NAME.mp4``, never outside OUTPUT_DIR."""
+def output_for(pair: Pair, output_dir: str | os.PathLike, suffix: str = ".mp4") -> Path:
+    """``OUTPUT_DIR/NAME.mp4`` (or the codec's container), never outside OUTPUT_DIR."""
     out_dir = Path(output_dir).absolute()
-    out = out_dir / f"{pair.name}.mp4"
+    out = out_dir / f"{pair.name}{suffix}"
     if out.parent != out_dir or "/" in pair.name or pair.name in ("", ".", ".."):
         raise ValueError(f"{pair.name!r} would write outside {out_dir}")
     return out
 
 
-def settings_digest(border: int, blend: bool, weights: str | None = None) -> str:
+def settings_digest(border: int, blend: bool, weights: str | None = None,
+                    output: OutputSettings | None = None) -> str:
     """What an output was made with, as the compose flow records it in the container's comment."""
-    settings = {"border": int(border), "blend": bool(blend), "weights": weights}
+    settings = {"border": int(border), "blend": bool(blend), "weights": weights,
+                **dataclasses.asdict(output or OutputSettings())}
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def settings_comment(border: int, blend: bool, weights: str | None = None) -> str:
-    return SETTINGS_TAG + settings_digest(border, blend, weights)
+def settings_comment(border: int, blend: bool, weights: str | None = None,
+                     output: OutputSettings | None = None) -> str:
+    return SETTINGS_TAG + settings_digest(border, blend, weights, output)
 
 
 def is_done(pair: Pair, output: Path, comment: str) -> bool:

@@ -8,16 +8,15 @@ Every user-caused failure ends as one line on stderr and an exit code
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from vidkompy.errors import VidkompyError
-from vidkompy.models import Alignment, ComposeResult, Geometry
+from vidkompy.models import ComposeResult
 from vidkompy.paths import check_inputs
 
 log = logging.getLogger("vidkompy")
@@ -52,6 +51,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="show detail, Prefect's log and tracebacks")
 
 
+def _output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--codec", default="h264", metavar="CODEC",
+                   help="h264 (default), hevc, prores (ProRes 422 HQ, .mov) or ffv1 (lossless, .mkv); the container "
+                        "follows the output's extension (.mp4, .mov, .mkv); 10-bit inputs give 10-bit output where "
+                        "the codec carries it")
+    p.add_argument("--crf", type=int, default=None, metavar="N",
+                   help="quality for h264/hevc (lower is better; defaults 18 / 20)")
+    p.add_argument("--preset", default=None, metavar="NAME", help="x264/x265 speed preset (default: veryfast)")
+    p.add_argument("--audio", default="fg", metavar="fg|bg|none",
+                   help="whose audio the output carries (default fg; bg's when fg has none)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidkompy", usage="vidkompy [compose|align] BG FG [options]",
@@ -72,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--blend", action="store_true",
                    help="feather fg's edges over bg, only on edges where bg is visible")
     c.add_argument("--plot", action="store_true",
-                   help="also write the frame map (fg time vs bg time, match cost) as OUT.map.png")
+                   help="also write the frame map (fg time vs bg time, match quality) as OUT.map.png")
+    _output_options(c)
     a = sub.add_parser("align", help="find the alignment only; no video is written")
     _common(a)
     b = sub.add_parser("batch", help="compose every NAME.bg.EXT + NAME.fg.EXT pair of a folder",
@@ -87,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--cache-dir", metavar="DIR", default=None,
                    help="artifact store, a folder or fsspec URL; share it between machines")
     b.add_argument("--weights", metavar="PATH", default=None, help="as for compose")
+    _output_options(b)
     b.add_argument("--deployment", action="store_true",
                    help="run the `batch` deployment on the server in PREFECT_API_URL (its workers compose the "
                         "pairs) instead of composing here, and wait for it")
@@ -154,34 +167,6 @@ def _boot_local_server(args: argparse.Namespace) -> None:
         log.debug("local Prefect server unavailable (%s)", exc)
 
 
-@contextlib.contextmanager
-def prefect_session() -> Iterator[None]:
-    """Settings for a flow called in this process.
-
-    No heartbeat: its thread is joined in 1 s steps at the end of every flow call (~1 s a run)
-    for crash detection that a process worker already provides. And with no server configured,
-    vidkompy's local server (see `vidkompy.local_server`) instead of a temporary one per call.
-    """
-    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    from vidkompy import local_server
-
-    updates: dict = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    url = None
-    if not PREFECT_API_URL.value() and os.environ.get(local_server.ENV_SWITCH) != "0":
-        try:
-            url = local_server.ensure()
-        except Exception as exc:
-            log.debug("local Prefect server unavailable (%s)", exc)
-        if url and local_server.wait_until_healthy(url):
-            updates[PREFECT_API_URL] = url
-        elif url:
-            log.warning("the local Prefect server did not start: using a temporary one for this run")
-            url = None
-    with temporary_settings(updates=updates), (local_server.keepalive() if url else contextlib.nullcontext()):
-        yield
-
-
 def _server_command(action: str) -> int:
     from vidkompy import local_server
 
@@ -196,6 +181,14 @@ def _server_command(action: str) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace):
+    from vidkompy.encoding import OutputSettings
+
+    if not hasattr(args, "codec"):
+        return None
+    return OutputSettings(args.codec, args.crf, args.preset, args.audio)
+
+
 def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("vidkompy: %(message)s"))
@@ -204,82 +197,43 @@ def _setup_logging(verbose: bool) -> None:
     log.propagate = False
 
 
-def run_flow(**params: object) -> dict:
-    """Run the compose flow in this process, against the configured server or vidkompy's local one."""
-    from flows.compose import compose as compose_flow
-
-    with prefect_session():
-        return compose_flow(**params)
-
-
-def to_result(summary: dict) -> ComposeResult:
-    import numpy as np
-
-    alignment = Alignment(Geometry(summary["x"], summary["y"], summary["scale"]), summary["confidence"],
-                          np.asarray(summary["frames"], dtype=np.int64))
-    return ComposeResult(alignment, summary["output"], summary["seconds"], tuple(summary["computed"]))
-
-
 def _install_progress() -> object | None:
     if not sys.stderr.isatty():
         return None
+    from vidkompy import progress
     from vidkompy.progress_rich import RichReporter
 
     reporter = RichReporter()
-    from vidkompy import progress
-
-    progress.set_reporter(reporter)
+    progress.add_reporter(reporter)
     return reporter
 
 
-def _report(summary: dict, as_json: bool) -> None:
+def _report(result: ComposeResult, as_json: bool) -> None:
     if as_json:
-        keys = ("x", "y", "scale", "confidence", "frames")
-        print(json.dumps({k: summary[k] for k in keys}))
+        from vidkompy import __version__
+
+        print(json.dumps({**result.alignment.as_json(), "version": __version__, "settings": result.settings}))
         return
-    n = len(summary["frames"])
-    where = f"x={summary['x']:.2f} y={summary['y']:.2f} scale={summary['scale']:.4f}"
-    line = f"fg at {where}, confidence {summary['confidence']:.3f}, {n} frames"
-    if summary.get("output"):
-        line = f"wrote {summary['output']}: {line}"
-    ran = ", ".join(f"{k} {v:.2f}s" for k, v in summary["seconds"].items()) or "nothing (all cached)"
+    n = len(result.frames)
+    where = f"x={result.x:.2f} y={result.y:.2f} scale={result.scale:.4f}"
+    line = f"fg at {where}, confidence {result.confidence:.3f}, {n} frames"
+    if result.unmatched:
+        line += f", {sum(b - a + 1 for a, b in result.unmatched)} without a counterpart in bg"
+    if result.output:
+        line = f"wrote {result.output}: {line}"
+    ran = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()) or "nothing (all cached)"
     print(line)
     print(f"computed: {ran}")
 
 
 def run_batch(args: argparse.Namespace) -> dict:
-    """The batch flow, embedded here or as the `batch` deployment on the configured server."""
+    from flows.run import run_batch as run
+
     params = dict(folder=str(Path(args.folder).absolute()), output_dir=str(Path(args.output_dir).absolute()),
                   border=args.border, blend=args.blend, gpu=args.gpu, cache_dir=args.cache_dir,
-                  weights=args.weights, max_parallel=args.max_parallel)
-    if args.deployment:
-        return _run_batch_deployment(params)
-    from flows.batch import batch
-
-    with prefect_session():
-        state = batch(**params, return_state=True)
-    result = state.result(raise_on_failure=False)
-    if isinstance(result, BaseException):
-        raise result  # the batch itself broke (a single pair's failure is a row, not this)
-    return result
-
-
-def _run_batch_deployment(params: dict) -> dict:
-    import asyncio
-
-    from prefect.deployments import run_deployment
-
-    from flows.batch import batch_rows
-
-    if not os.environ.get("PREFECT_API_URL"):
-        from prefect.settings import PREFECT_API_URL
-
-        if not PREFECT_API_URL.value():
-            raise VidkompyError("--deployment needs a Prefect server: set PREFECT_API_URL")
-    run = run_deployment("batch/batch", parameters=params, timeout=None, poll_interval=2)
-    rows = asyncio.run(batch_rows(run.id))
-    return {"pairs": rows, "skipped_files": [], "failed": sum(r["status"] == "failed" for r in rows),
-            "state": run.state.name if run.state else "unknown"}
+                  weights=args.weights, max_parallel=args.max_parallel, codec=args.codec, crf=args.crf,
+                  preset=args.preset, audio=args.audio)
+    return run(params, deployment=args.deployment)
 
 
 def _report_batch(summary: dict) -> int:
@@ -318,6 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"vidkompy: error: {folder}: not a folder", file=sys.stderr)
             return 2
         try:
+            from vidkompy.encoding import validate_settings
+
+            validate_settings(_settings(args))
             return _report_batch(run_batch(args))
         except VidkompyError as exc:
             print(f"vidkompy: error: {exc}", file=sys.stderr)
@@ -330,13 +287,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     params: dict[str, object] = dict(bg=str(Path(args.bg)), fg=str(Path(args.fg)), gpu=args.gpu,
                                      cache_dir=args.cache_dir, weights=args.weights, force=args.force)
     if args.command == "compose":
-        params.update(output=args.output, border=args.border, blend=args.blend, write_video=True, plot=args.plot)
+        params.update(output=args.output, border=args.border, blend=args.blend, write_video=True, plot=args.plot,
+                      codec=args.codec, crf=args.crf, preset=args.preset, audio=args.audio)
     else:
         params.update(write_video=False)
     try:
         # Fail in a second, before Prefect starts, on what can be checked up front.
-        check_inputs(args.bg, args.fg, getattr(args, "output", None), args.command == "compose")
-        summary = run_flow(**params)
+        check_inputs(args.bg, args.fg, getattr(args, "output", None), args.command == "compose",
+                     _settings(args))
+        from flows.run import run_compose
+
+        result = run_compose(**params)
     except VidkompyError as exc:
         if args.verbose:
             raise
@@ -353,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if reporter is not None:
             reporter.close()
-    _report(summary, args.json)
+    _report(result, args.json)
     return 0
 
 

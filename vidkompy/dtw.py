@@ -1,19 +1,41 @@
-"""Monotonic alignment: one bg frame per fg frame, bg index never decreasing.
+"""Monotonic alignment over sparse rows: one bg index per fg row, never going back.
 
-Steps between floor(ratio) and ceil(ratio) (ratio = bg fps / fg fps) are free,
-every other step pays one fixed penalty. A slope penalty that grows with the
-step competes with the match cost: in slow footage neighbouring bg frames
-differ by 1e-3 in NCC, and a linear penalty of 0.1 put a 30 -> 25 fps path a
-frame early in our measurements.
+Every stage of the temporal match is one call of `monotonic_path`: the coarse
+path over the k nearest bg bins of each fg bin, the frame path inside a band
+around it, and the final pixel match within +-3 frames. Memory is
+O(cells), the candidates actually scored, never n_fg x n_bg.
+
+The step model:
+
+- steps between floor(ratio) and ceil(ratio) (ratio = bg rows per fg row) are
+  free, other small steps (up to ``max_step``) pay ``penalty``. A slope penalty
+  that grows with the step competes with the match cost: in slow footage
+  neighbouring bg frames differ by 1e-3 in NCC, and a linear penalty of 0.1 put
+  a 30 -> 25 fps path a frame early in our measurements.
+- a longer step forward is a *jump* (bg material that fg leaves out, a recut)
+  and costs ``jump`` once, whatever its length, instead of ramping across the
+  gap at the largest allowed step.
+- a row may be *unmatched* (fg material with no counterpart in bg, such as an
+  inserted shot or a title card) at cost ``gap``; the path then holds the bg
+  index it had, so the map stays monotonic through it.
+
+This is dynamic time warping (Sakoe & Chiba 1978) with a band given per row,
+as in FastDTW's coarse-to-fine projection (Salvador & Chan 2007), plus
+Smith-Waterman-like skips for the two kinds of recut.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 STEP_PENALTY = 2.0
+
+
+class NoPathError(ValueError):
+    """No monotonic path exists through the allowed cells (a bug upstream: bands are never empty)."""
 
 
 def free_steps(ratio: float) -> tuple[int, int]:
@@ -22,85 +44,226 @@ def free_steps(ratio: float) -> tuple[int, int]:
     return lo, max(lo, hi)
 
 
-def monotonic_alignment(
-    cost: np.ndarray,
-    lo: np.ndarray | None = None,
-    *,
-    ratio: float = 1.0,
-    n_bg: int | None = None,
-    penalty: float = STEP_PENALTY,
-    max_step: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cheapest monotonic path through a banded cost matrix.
+@dataclass(frozen=True)
+class Band:
+    """The bg indices each fg row may take: ``cells[offsets[i]:offsets[i+1]]``, sorted, unique."""
+
+    offsets: np.ndarray  # (n + 1,) int64
+    cells: np.ndarray  # (offsets[-1],) int64
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def row(self, i: int) -> np.ndarray:
+        return self.cells[self.offsets[i] : self.offsets[i + 1]]
+
+    @property
+    def row_index(self) -> np.ndarray:
+        """The row of every cell."""
+        return np.repeat(np.arange(len(self)), np.diff(self.offsets))
+
+    @classmethod
+    def contiguous(cls, lo: np.ndarray, width: int | np.ndarray, n_bg: int) -> Band:
+        """Rows ``lo[i] .. lo[i] + width - 1``, clipped to ``[0, n_bg)`` (never empty)."""
+        lo = np.asarray(lo, dtype=np.int64)
+        width = np.broadcast_to(np.asarray(width, dtype=np.int64), lo.shape)
+        start = np.clip(lo, 0, n_bg - 1)
+        stop = np.clip(lo + width, start + 1, n_bg)
+        return cls.from_ranges(start, stop)
+
+    @classmethod
+    def from_ranges(cls, start: np.ndarray, stop: np.ndarray) -> Band:
+        """Row i holds ``start[i] .. stop[i] - 1``."""
+        start = np.asarray(start, dtype=np.int64)
+        sizes = np.maximum(np.asarray(stop, dtype=np.int64) - start, 0)
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        cells = np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1] - start, sizes)
+        return cls(offsets, cells)
+
+    def _keys(self, span: int) -> np.ndarray:
+        return self.row_index * span + self.cells
+
+    def find(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's cell holding ``index[i]``: (position in ``cells``, whether the row has it)."""
+        index = np.asarray(index, np.int64)
+        span = int(max(self.cells.max(initial=0), index.max(initial=0))) + 2
+        keys = self._keys(span)
+        target = np.arange(len(self)) * span + index
+        pos = np.searchsorted(keys, target)
+        found = (pos < len(keys)) & (keys[np.minimum(pos, max(len(keys) - 1, 0))] == target) if len(keys) else \
+            np.zeros(len(self), bool)
+        return pos, found
+
+    def union(self, other: Band) -> Band:
+        """Row by row, the cells of either band."""
+        span = int(max(self.cells.max(initial=0), other.cells.max(initial=0))) + 2
+        keys = np.unique(np.concatenate([self._keys(span), other._keys(span)]))
+        rows, cells = keys // span, keys % span
+        offsets = np.searchsorted(rows, np.arange(len(self) + 1))
+        return Band(offsets.astype(np.int64), cells.astype(np.int64))
+
+    @classmethod
+    def from_rows(cls, rows: list[np.ndarray]) -> Band:
+        rows = [np.unique(np.asarray(r, dtype=np.int64)) for r in rows]
+        offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+        cells = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        return cls(offsets, cells)
+
+
+@dataclass(frozen=True)
+class Steps:
+    """What moving from one row to the next costs (see the module docstring)."""
+
+    free: tuple[int, int] = (1, 1)  # steps that cost nothing
+    penalty: float = STEP_PENALTY  # other steps up to max_step
+    max_step: int = 4  # longest non-jump step
+    jump: float | None = None  # any longer step forward; None: not allowed
+    gap: float | None = None  # an unmatched row; None: every row is matched
+
+    @classmethod
+    def for_ratio(cls, ratio: float, **kw: object) -> Steps:
+        """Free steps floor(ratio) .. ceil(ratio), and by default up to 3 more penalised."""
+        free = free_steps(ratio)
+        kw.setdefault("max_step", free[1] + 3)
+        return cls(free=free, **kw)
+
+    def cost(self, step: np.ndarray) -> np.ndarray:
+        lo, hi = self.free
+        out = np.where((step >= lo) & (step <= hi), 0.0, self.penalty)
+        out = np.where(step > self.max_step, np.inf if self.jump is None else self.jump, out)
+        return np.where(step < 0, np.inf, out)
+
+
+@dataclass(frozen=True)
+class Path:
+    """The answer: a bg index per row, whether the row matched, and the cell cost it paid."""
+
+    index: np.ndarray  # (n,) int64
+    matched: np.ndarray  # (n,) bool
+    cost: np.ndarray  # (n,) float32: the row's cell cost where matched, the gap cost where not
+    total: float
+    cell: np.ndarray  # (n,) int64: position of the row's cell in the band's ``cells``, -1 where unmatched
+
+
+_START = -3  # back-pointer code: the path starts in this cell
+_FROM_HELD = -2  # came from the previous row's unmatched state
+_JUMP = -1
+
+
+def monotonic_path(band: Band, cost: np.ndarray, steps: Steps = Steps()) -> Path:
+    """The cheapest monotonic path through ``band`` whose cells cost ``cost``.
 
     Parameters
     ----------
-    cost : (n_fg, K) float array
-        ``cost[i, k]`` is the cost of showing bg frame ``lo[i] + k`` under fg frame i;
-        ``inf`` where not allowed.
-    lo : (n_fg,) int array, optional
-        First bg frame of each row's band (all zeros: a dense matrix).
-    ratio : float
-        bg fps / fg fps, the expected bg step per fg frame.
-    n_bg : int, optional
-        Number of bg frames; band cells past it are not allowed.
+    band : Band
+        The bg indices each row may take.
+    cost : (band.offsets[-1],) float array
+        Cost of each cell (``inf``: not allowed).
+    steps : Steps
+        Free and penalised steps, jumps and unmatched rows.
 
     Returns
     -------
-    path : (n_fg,) int64, bg frame per fg frame
-    step_cost : (n_fg,) float32, the match cost along the path
+    Path
+
+    Notes
+    -----
+    An unmatched row holds the position of the best state of the previous row
+    (one "held" state per row rather than one per cell: exact when gaps are
+    rare or the held position is unambiguous, and O(cells) either way).
+    The back-pointers take 5 bytes a cell.
     """
     cost = np.asarray(cost, dtype=np.float64)
-    n, k_width = cost.shape
-    lo = np.zeros(n, dtype=np.int64) if lo is None else np.asarray(lo, dtype=np.int64)
-    free_lo, free_hi = free_steps(ratio)
-    max_step = max_step if max_step is not None else free_hi + 3
-    cols = np.arange(k_width)
-    cost = cost.copy()
-    if n_bg is not None:
-        cost[(lo[:, None] + cols[None, :]) >= n_bg] = np.inf
-    cost[(lo[:, None] + cols[None, :]) < 0] = np.inf
+    n = len(band)
+    if n == 0:
+        return Path(np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.float32), 0.0, np.zeros(0, np.int64))
+    lo_free, hi_free = steps.free
+    longest = steps.max_step
+    gap = np.inf if steps.gap is None else float(steps.gap)
+    jump = np.inf if steps.jump is None else float(steps.jump)
+    offsets, cells = band.offsets, band.cells
+    code = np.empty(len(cells), dtype=np.int8)  # step taken into the cell, or a code above
+    src = np.zeros(len(cells), dtype=np.int32)  # predecessor's index inside its row (steps, jumps)
+    held_src = np.empty(n, dtype=np.int32)  # unmatched state: -1 from the previous held state, else a cell
+    held_pos = np.empty(n, dtype=np.int64)  # the index an unmatched row holds (-1: not yet known)
 
-    total = cost[0].copy()
-    back = np.zeros((n, k_width), dtype=np.int16)  # chosen step per cell
+    prev_b = cells[offsets[0] : offsets[1]]
+    prev_m = cost[offsets[0] : offsets[1]].copy()
+    code[offsets[0] : offsets[1]] = _START
+    held, held_pos[0], held_src[0] = gap, -1, -1
     for i in range(1, n):
-        best = np.full(k_width, np.inf)
-        best_step = np.zeros(k_width, dtype=np.int16)
-        shift = lo[i] - lo[i - 1]
-        for step in range(max_step + 1):
-            prev_k = cols + shift - step
-            ok = (prev_k >= 0) & (prev_k < k_width)
-            cand = np.full(k_width, np.inf)
-            cand[ok] = total[prev_k[ok]]
-            if not free_lo <= step <= free_hi:
-                cand += penalty
+        a, b = offsets[i], offsets[i + 1]
+        cur_b = cells[a:b]
+        best = np.full(len(cur_b), np.inf)
+        best_code = np.full(len(cur_b), _START, dtype=np.int8)
+        best_src = np.zeros(len(cur_b), dtype=np.int32)
+        if len(prev_b):
+            for s in range(longest + 1):
+                pos = np.searchsorted(prev_b, cur_b - s)
+                pos_ok = np.minimum(pos, len(prev_b) - 1)
+                ok = (pos < len(prev_b)) & (prev_b[pos_ok] == cur_b - s)
+                cand = np.where(ok, prev_m[pos_ok], np.inf)
+                if not lo_free <= s <= hi_free:
+                    cand = cand + steps.penalty
+                better = cand < best
+                best[better], best_code[better], best_src[better] = cand[better], s, pos_ok[better]
+            if np.isfinite(jump):
+                run_min = np.minimum.accumulate(prev_m)
+                run_arg = np.maximum.accumulate(np.where(prev_m == run_min, np.arange(len(prev_m)), 0))
+                last = np.searchsorted(prev_b, cur_b - longest, side="left") - 1  # prev_b < cur_b - longest
+                ok = last >= 0
+                last_ok = np.maximum(last, 0)
+                cand = np.where(ok, run_min[last_ok] + jump, np.inf)
+                better = cand < best
+                best[better], best_code[better] = cand[better], _JUMP
+                best_src[better] = run_arg[last_ok][better]
+        if np.isfinite(held):
+            hp = held_pos[i - 1]
+            cand = held + (steps.cost(cur_b - hp) if hp >= 0 else np.zeros(len(cur_b)))
             better = cand < best
-            best[better] = cand[better]
-            best_step[better] = step
-        total = best + cost[i]
-        back[i] = best_step
-    if not np.isfinite(total).any():
-        raise ValueError("no monotonic path through the allowed cells")
-    k = int(np.argmin(total))
-    path = np.empty(n, dtype=np.int64)
-    path[-1] = lo[-1] + k
-    for i in range(n - 1, 0, -1):
-        path[i - 1] = path[i] - back[i, path[i] - lo[i]]
-    step_cost = cost[np.arange(n), path - lo].astype(np.float32)
-    return path, step_cost
+            best[better], best_code[better] = cand[better], _FROM_HELD
+        code[a:b], src[a:b] = best_code, best_src
+        # the unmatched state of row i: from the held state or from the best matched cell of row i-1
+        k = int(np.argmin(prev_m)) if len(prev_m) else -1
+        if k >= 0 and prev_m[k] <= held:
+            new_held, held_src[i], held_pos[i] = prev_m[k] + gap, k, prev_b[k]
+        else:
+            new_held, held_src[i], held_pos[i] = held + gap, -1, held_pos[i - 1]
+        prev_b, prev_m, held = cur_b, best + cost[a:b], new_held
+    finite = np.isfinite(prev_m)
+    if not finite.any() and not np.isfinite(held):
+        raise NoPathError("no monotonic path through the allowed cells")
+
+    index = np.empty(n, np.int64)
+    matched = np.empty(n, bool)
+    cell_at = np.full(n, -1, np.int64)
+    k = int(np.argmin(prev_m)) if len(prev_m) else -1
+    in_held = k < 0 or held < prev_m[k]
+    total = float(held if in_held else prev_m[k])
+    for i in range(n - 1, -1, -1):
+        if in_held:
+            matched[i], index[i] = False, held_pos[i]
+            if held_src[i] >= 0:
+                k, in_held = int(held_src[i]), False
+            continue
+        at = int(offsets[i]) + k
+        matched[i], index[i], cell_at[i] = True, cells[at], at
+        c = int(code[at])
+        if c == _FROM_HELD:
+            in_held = True
+        elif c != _START:
+            k = int(src[at])
+    # rows held before the first match take the first matched index: the path starts there
+    unknown = index < 0
+    if unknown.any():
+        index[unknown] = index[~unknown][0] if (~unknown).any() else int(cells[0])
+    row_cost = np.where(matched, cost[np.maximum(cell_at, 0)], gap)
+    return Path(index, matched, row_cost.astype(np.float32), total, cell_at)
 
 
-def knn_alignment(knn_idx: np.ndarray, knn_sim: np.ndarray, n_bg: int, *, ratio: float = 1.0) -> np.ndarray:
-    """A first monotonic path from the k nearest bg frames of each fg frame.
-
-    Candidates cost log(1 - similarity); every other cell costs one more than the
-    row's worst candidate, so the path leaves the candidates only to stay monotonic.
-    """
-    n = len(knn_idx)
-    sim = np.clip(knn_sim.astype(np.float64), -1.0, 1.0)
-    cand_cost = np.log1p(-sim + 1e-4)
-    cost = np.repeat(cand_cost.max(axis=1, keepdims=True) + 1.0, n_bg, axis=1)
-    rows = np.repeat(np.arange(n), knn_idx.shape[1])
-    cost[rows, knn_idx.ravel()] = cand_cost.ravel()
-    path, _ = monotonic_alignment(cost, ratio=ratio, n_bg=n_bg)
-    return path
+def runs(mask: np.ndarray, min_length: int = 1) -> list[tuple[int, int]]:
+    """``[first, last]`` of every run of True in ``mask`` at least ``min_length`` long."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    d = np.diff(m.astype(np.int8))
+    starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    return [(int(a), int(b - 1)) for a, b in zip(starts, stops, strict=True) if b - a >= min_length]

@@ -12,14 +12,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from vidkompy.device import CPU, Device
+from vidkompy.errors import InputError
 from vidkompy.progress import stage
+from vidkompy.region import RegionGrid
 from vidkompy.resample import rescale
-from vidkompy.spatial import RegionGrid
+from vidkompy.source import FrameSource
 
 log = logging.getLogger("vidkompy")
 
@@ -71,9 +74,10 @@ class FrameEmbedder:
     def __init__(self, device: Device = CPU, weights: str | os.PathLike | None = None, batch_size: int = 128):
         self.device = device
         self.batch_size = batch_size
+        if weights and not Path(weights).is_file():
+            # a mistyped path must not quietly become another embedding (and another cache key)
+            raise InputError(weights, "no such MobileNetV3-Small weights file")
         self.weights = find_weights(weights)
-        if weights and self.weights is None:
-            log.warning("MobileNet weights %s not found: using the weight-free embedding", weights)
         self._model = None
         if self.weights is not None:
             self.model_id = f"mobilenet_v3_small:{_file_digest(self.weights)}"
@@ -82,14 +86,23 @@ class FrameEmbedder:
             self.model_id = FALLBACK_ID
             _announce("no MobileNetV3-Small weights on disk: embedding with the weight-free fallback")
 
-    def embed(self, frames: np.ndarray, label: str = "embed") -> np.ndarray:
-        with stage(label, len(frames)) as bar:
-            out = []
-            for start in range(0, len(frames), self.batch_size):
-                batch = frames[start : start + self.batch_size]
-                out.append(fallback_embedding(batch) if self.weights is None else self._mobilenet(batch))
-                bar.advance(len(batch))
+    def embed(self, frames: np.ndarray) -> np.ndarray:
+        """(N, d) unit vectors of (N, h, w) gray pictures."""
+        out = []
+        for start in range(0, len(frames), self.batch_size):
+            batch = frames[start : start + self.batch_size]
+            out.append(fallback_embedding(batch) if self.weights is None else self._mobilenet(batch))
         return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
+
+    def embed_video(self, frames: FrameSource, to_grid: Callable[[np.ndarray], np.ndarray], *, start: int = 0,
+                    block: int = 256, label: str = "embed") -> Iterator[np.ndarray]:
+        """The embeddings of ``frames[start:]``, a block at a time, each picture mapped by ``to_grid`` first."""
+        with stage(label, len(frames)) as bar:
+            bar.advance(start)
+            for a in range(start, len(frames), block):
+                b = min(len(frames), a + block)
+                yield self.embed(to_grid(np.asarray(frames[a:b])))
+                bar.advance(b - a)
 
     def _load(self):
         import torch
@@ -147,8 +160,6 @@ def fallback_embedding(frames: np.ndarray) -> np.ndarray:
 
 def embedding_grid(fg_size: tuple[int, int], width: int = EMBED_WIDTH) -> RegionGrid:
     """The small grid over fg on which both videos are embedded (64 px wide by default)."""
-    from vidkompy.spatial import RegionGrid
-
     fw, fh = fg_size
     w = min(width, fw)
     h = max(1, round(fh * w / fw))

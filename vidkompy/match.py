@@ -1,25 +1,26 @@
-"""k nearest bg frames for every fg frame: FAISS inner product on unit vectors (cosine)."""
+"""The k nearest bg vectors of every fg vector: FAISS inner product on unit vectors (cosine).
+
+Used on the bins of `vidkompy.timeline` (at most 8192 a video), so the exact
+flat index is both the fastest to build and fast to search; a GPU index when
+FAISS sees a GPU.
+"""
 
 from __future__ import annotations
-
-import logging
 
 import numpy as np
 
 from vidkompy.device import CPU, Device
 
-log = logging.getLogger("vidkompy")
-
 K_NEIGHBOURS = 20
 
 
-def nearest_frames(bg_emb: np.ndarray, fg_emb: np.ndarray, k: int = K_NEIGHBOURS,
-                   device: Device = CPU) -> tuple[np.ndarray, np.ndarray]:
-    """(knn_idx, knn_sim), each (n_fg, k'), k' = min(k, n_bg), best first."""
+def nearest(bg: np.ndarray, fg: np.ndarray, k: int = K_NEIGHBOURS,
+            device: Device = CPU) -> tuple[np.ndarray, np.ndarray]:
+    """(idx, sim), each (n_fg, k'), k' = min(k, n_bg), best first."""
     import faiss
 
-    bg = np.ascontiguousarray(bg_emb, dtype=np.float32)
-    fg = np.ascontiguousarray(fg_emb, dtype=np.float32)
+    bg = np.ascontiguousarray(bg, dtype=np.float32)
+    fg = np.ascontiguousarray(fg, dtype=np.float32)
     k = min(k, len(bg))
     index = faiss.IndexFlatIP(bg.shape[1])
     if device.faiss_gpu:

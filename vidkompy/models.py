@@ -1,15 +1,24 @@
 """The small, frozen values that move between stages.
 
 Arrays that scale with a video's length live in the Zarr store; what travels
-between stages (and through Prefect's state) are these values and references.
+between stages (and through Prefect's state) are these values, wrapped in a
+`Stored` reference that says where their arrays are. `as_attrs` and
+`from_attrs` turn a value into the store's JSON attributes and back, so the
+same typed value is written by one stage and read by the next.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any, Generic, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,81 @@ class Geometry:
     scale: float = 1.0
 
 
+# -- what each stage stores (its arrays stay in the store) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """decode: every frame's time (``pts``) and a gray working copy (``thumbs``)."""
+
+    n_frames: int
+    size: tuple[int, int]  # the video's (width, height)
+    thumb_size: tuple[int, int]  # the working copy's (width, height)
+    fps: float  # from the timestamps' median step
+    lost_frames: int = 0  # packets that did not decode (damage), skipped
+
+
+@dataclass(frozen=True)
+class Location:
+    """locate: fg's region in bg to the working pixel, and how well the sampled frames agreed on it."""
+
+    geometry: Geometry
+    score: float
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """embed: one unit vector per frame (``emb``)."""
+
+    model: str
+    n_frames: int
+    dim: int
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """index: the k nearest bg bins of every fg bin (``knn_idx``, ``knn_sim``), and the pooled bins."""
+
+    bin_seconds: float
+    fg_bins: int
+    bg_bins: int
+    k: int
+
+
+@dataclass(frozen=True)
+class FrameMap:
+    """dtw: a bg frame per fg frame from the embeddings (``map``, ``matched``, ``sim``)."""
+
+    ratio: float  # bg frames per fg frame the path was searched at (the clocks' ratio x the measured speed)
+    n_frames: int
+    unmatched_frames: int
+
+
+@dataclass(frozen=True)
+class Aligned:
+    """spatial: the sub-pixel geometry and the final map (``map``, ``score``, ``matched``)."""
+
+    geometry: Geometry
+    confidence: float
+    n_frames: int
+    unmatched: tuple[tuple[int, int], ...] = ()  # fg frame ranges [first, last] with no counterpart in bg
+    active: tuple[int, int, int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Stored(Generic[T]):
+    """A reference to one stage's output in the store, small enough to pass through Prefect."""
+
+    stage: str
+    key: str
+    value: T
+    computed: bool  # False when it was found in the store
+    seconds: float = 0.0
+
+
+# -- the answer ----------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Alignment:
     """The whole answer: geometry, confidence and one bg frame per fg frame."""
@@ -48,29 +132,45 @@ class Alignment:
     geometry: Geometry
     confidence: float
     frames: np.ndarray = field(repr=False)  # (n_fg,) int, bg frame index per fg frame
-    cost: np.ndarray | None = field(default=None, repr=False)  # (n_fg,) per-frame match cost
+    score: np.ndarray | None = field(default=None, repr=False)  # (n_fg,) match quality in [0, 1]
+    matched: np.ndarray | None = field(default=None, repr=False)  # (n_fg,) bool: has a counterpart in bg
     # fg's active picture (x, y, w, h) in fg pixels when fg carries black bars; None: the whole frame.
     # ``geometry`` then places that picture, and only it is pasted.
     active: tuple[int, int, int, int] | None = None
 
+    @property
+    def unmatched(self) -> list[tuple[int, int]]:
+        """fg frame ranges [first, last] with no counterpart in bg."""
+        if self.matched is None:
+            return []
+        m = np.concatenate([[False], ~np.asarray(self.matched, bool), [False]]).astype(np.int8)
+        d = np.diff(m)
+        return [(int(a), int(b) - 1) for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True)]
+
     def as_json(self) -> dict:
+        score = self.score if self.score is not None else np.ones(len(self.frames))
         return {
             "x": float(self.geometry.x),
             "y": float(self.geometry.y),
             "scale": float(self.geometry.scale),
             "confidence": float(self.confidence),
             "frames": [int(f) for f in self.frames],
+            "score": [round(float(s), 4) for s in score],
+            "unmatched": [[a, b] for a, b in self.unmatched],
+            "active": None if self.active is None else [int(v) for v in self.active],
         }
 
 
 @dataclass(frozen=True)
 class ComposeResult:
-    """What `vidkompy.compose` returns."""
+    """What `vidkompy.compose` and `vidkompy.align` return."""
 
     alignment: Alignment
     output: str | None
     timings: dict[str, float]
     computed: tuple[str, ...]  # stages that ran (the others came from the store)
+    lost_frames: dict[str, int] = field(default_factory=dict)  # per input, frames lost to damage
+    settings: dict[str, object] = field(default_factory=dict)  # what the run was made with (device, embedding...)
 
     @property
     def x(self) -> float:
@@ -92,6 +192,60 @@ class ComposeResult:
     def frames(self) -> np.ndarray:
         return self.alignment.frames
 
+    @property
+    def score(self) -> np.ndarray | None:
+        return self.alignment.score
+
+    @property
+    def unmatched(self) -> list[tuple[int, int]]:
+        return self.alignment.unmatched
+
 
 def as_fraction(rate: float | Fraction) -> Fraction:
     return rate if isinstance(rate, Fraction) else Fraction(rate).limit_denominator(1001)
+
+
+# -- values <-> the store's JSON attributes ------------------------------------------------------------
+
+
+def as_attrs(value: object) -> dict[str, Any]:
+    """A stage value as JSON-safe attributes (tuples become lists)."""
+    return _jsonable(dataclasses.asdict(value))
+
+
+def _jsonable(v: object) -> Any:
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def from_attrs(cls: type[T], attrs: dict[str, Any]) -> T:
+    """The value of type ``cls`` that `as_attrs` wrote (unknown keys are ignored)."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {f.name: _typed(hints[f.name], attrs[f.name]) for f in dataclasses.fields(cls) if f.name in attrs}
+    return cls(**kwargs)
+
+
+def _typed(hint: Any, v: Any) -> Any:
+    if v is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = [h for h in typing.get_args(hint) if h is not type(None)]
+        return _typed(options[0], v) if len(options) == 1 else v
+    if dataclasses.is_dataclass(hint):
+        return from_attrs(hint, v)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_typed(args[0], x) for x in v)
+        return tuple(_typed(a, x) for a, x in zip(args, v, strict=True))
+    if hint is float:
+        return float(v)
+    if hint is int:
+        return int(v)
+    return v

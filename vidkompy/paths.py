@@ -6,19 +6,22 @@ import os
 import tempfile
 from pathlib import Path
 
+from vidkompy.encoding import OutputSettings, default_suffix, validate_output
 from vidkompy.errors import InputError, OutputError
 from vidkompy.models import VideoInfo
 from vidkompy.video_io import probe
 
 
-def default_output(bg: str | os.PathLike, fg: str | os.PathLike) -> Path:
-    """``{bg_stem}_overlay_{fg_stem}.mp4`` in the working directory."""
-    return Path.cwd() / f"{Path(bg).stem}_overlay_{Path(fg).stem}.mp4"
+def default_output(bg: str | os.PathLike, fg: str | os.PathLike, suffix: str = ".mp4") -> Path:
+    """``{bg_stem}_overlay_{fg_stem}.mp4`` in the working directory (.mov for ProRes, .mkv for FFV1)."""
+    return Path.cwd() / f"{Path(bg).stem}_overlay_{Path(fg).stem}{suffix}"
 
 
-def plan_output(bg: str | os.PathLike, fg: str | os.PathLike, output: str | os.PathLike | None) -> Path:
-    """The output path, refused when it would overwrite an input or cannot be written."""
-    out = Path(output) if output else default_output(bg, fg)
+def plan_output(bg: str | os.PathLike, fg: str | os.PathLike, output: str | os.PathLike | None,
+                settings: OutputSettings | None = None) -> Path:
+    """The output path, refused when it would overwrite an input, cannot be written or cannot hold the codec."""
+    settings = settings or OutputSettings()
+    out = Path(output) if output else default_output(bg, fg, default_suffix(settings.codec))
     out = out.expanduser().absolute()
     for src in (bg, fg):
         s = Path(src).expanduser().absolute()
@@ -30,6 +33,7 @@ def plan_output(bg: str | os.PathLike, fg: str | os.PathLike, output: str | os.P
         raise OutputError(out, "output folder does not exist")
     if not _can_create_in(out.parent):
         raise OutputError(out, "output folder is not writable")
+    validate_output(settings, out)
     return out
 
 
@@ -45,12 +49,13 @@ def _can_create_in(folder: Path) -> bool:
 
 
 def check_inputs(bg: str | os.PathLike, fg: str | os.PathLike, output: str | os.PathLike | None,
-                 write_video: bool = True) -> tuple[VideoInfo, VideoInfo, Path | None]:
+                 write_video: bool = True, settings: OutputSettings | None = None
+                 ) -> tuple[VideoInfo, VideoInfo, Path | None]:
     """Every check that can fail before any work is done: both inputs readable, the output writable."""
     bg_info, fg_info = probe(bg), probe(fg)
     if bg_info.rotation != fg_info.rotation:
         # frames are compared as stored; a quarter turn between them is not a crop
         raise InputError(fg, f"is displayed rotated {fg_info.rotation} deg but bg {bg_info.rotation} deg: "
                              "rotate one to match first")
-    out = plan_output(bg, fg, output) if write_video else None
+    out = plan_output(bg, fg, output, settings) if write_video else None
     return bg_info, fg_info, out

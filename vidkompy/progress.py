@@ -1,8 +1,9 @@
-"""Progress reporting that the library emits and a front end may display.
+"""Progress that the library emits and front ends may display.
 
-The library only calls `stage(name, total)`; the CLI installs a rich reporter
-when stderr is a terminal. Stages run in worker threads of one process, so a
-process-wide reporter is enough.
+The library only calls `stage(name, total)` and advances the bar it gets; the
+CLI adds a terminal reporter when stderr is a terminal, and the flow adds one
+that feeds Prefect's progress artifacts in deployment runs. Stages run in
+worker threads of one process, so the reporters are process-wide.
 """
 
 from __future__ import annotations
@@ -23,34 +24,46 @@ class Reporter(Protocol):
     def stop(self, bar: Bar) -> None: ...
 
 
-class _Silent:
+class _Bars:
+    def __init__(self, bars: list[tuple[Reporter, Bar]]):
+        self.bars = bars
+
     def advance(self, n: int = 1) -> None:
-        pass
-
-
-class SilentReporter:
-    def start(self, name: str, total: int | None) -> Bar:
-        return _Silent()
-
-    def stop(self, bar: Bar) -> None:
-        pass
+        for _, bar in self.bars:
+            bar.advance(n)
 
 
 _lock = threading.Lock()
-_reporter: Reporter = SilentReporter()
+_reporters: list[Reporter] = []
 
 
-def set_reporter(reporter: Reporter | None) -> None:
-    global _reporter
+def add_reporter(reporter: Reporter) -> None:
     with _lock:
-        _reporter = reporter or SilentReporter()
+        _reporters.append(reporter)
+
+
+def remove_reporter(reporter: Reporter) -> None:
+    with _lock:
+        if reporter in _reporters:
+            _reporters.remove(reporter)
+
+
+@contextmanager
+def reporting(reporter: Reporter) -> Iterator[Reporter]:
+    add_reporter(reporter)
+    try:
+        yield reporter
+    finally:
+        remove_reporter(reporter)
 
 
 @contextmanager
 def stage(name: str, total: int | None = None) -> Iterator[Bar]:
-    reporter = _reporter
-    bar = reporter.start(name, total)
+    with _lock:
+        reporters = list(_reporters)
+    bars = _Bars([(r, r.start(name, total)) for r in reporters])
     try:
-        yield bar
+        yield bars
     finally:
-        reporter.stop(bar)
+        for r, bar in bars.bars:
+            r.stop(bar)

@@ -1,11 +1,19 @@
-"""Per-stage progress bars with frames/s on a terminal (stderr), via rich."""
+"""Per-stage progress bars on a terminal (stderr), via rich: frames done, frames/s and time left."""
 
 from __future__ import annotations
 
 import threading
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 
 class _RichBar:
@@ -14,6 +22,9 @@ class _RichBar:
 
     def advance(self, n: int = 1) -> None:
         self.progress.advance(self.task, n)
+        t = self.progress.tasks[self.task] if self.task < len(self.progress.tasks) else None
+        if t is not None and t.elapsed:
+            self.progress.update(self.task, fps=f"{t.completed / t.elapsed:,.0f} frames/s")
 
 
 class RichReporter:
@@ -25,6 +36,8 @@ class RichReporter:
             MofNCompleteColumn(),
             TextColumn("[progress.data.speed]{task.fields[fps]}"),
             TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
             console=Console(stderr=True),
             transient=False,
         )

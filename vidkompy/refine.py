@@ -1,93 +1,143 @@
-"""From a located region and a rough frame path to sub-pixel geometry and exact frames.
+"""From a located region and a frame path to sub-pixel geometry and exact frames.
 
 Phase correlation on a few matched pairs gives the sub-pixel start; then the
 joint fit (x, y, scale) and the frame match (NCC of fg against the bg region
 within +-3 frames of the path, then DTW on log(1 - NCC)) alternate until the
-geometry stops moving. Pairs come from the global path each round: pairs
-chosen frame by frame made the alternation oscillate in our measurements.
+geometry stops moving. They alternate on a dozen short windows spread in
+time, each matched as a whole (pairs chosen frame by frame made the
+alternation oscillate in our measurements; a window's own path keeps it
+converging), so a round costs the same for a minute as for three hours. One
+streamed pass over both videos then matches every frame at the final geometry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
 
-from vidkompy.dtw import monotonic_alignment
+from vidkompy.dtw import Band, Steps, monotonic_path
 from vidkompy.models import Alignment, Geometry
-from vidkompy.resample import antialias
-from vidkompy.spatial import (
-    FitPair,
+from vidkompy.progress import stage
+from vidkompy.region import (
     RegionGrid,
-    band_ncc,
     bg_on_grid,
     comparison_grid,
     fg_on_grid,
-    fit_geometry,
-    phase_correlate,
+    normalised,
 )
-from vidkompy.video_io import Thumbnails
+from vidkompy.source import FrameSource, read_frames
+from vidkompy.spatial import FitPair, fit_geometry, phase_correlate
+from vidkompy.timeline import MATCH_QUANTILE
 
-BAND = 3  # frames either side of the path that the pixel match considers
+BAND = 3  # frames either side of the path that a window's pixel match considers
+FINAL_BAND = 5  # and the final pass (the embedding path can be a few frames off in slow footage)
 PAIR_BAND = 2  # a fit pair takes the best bg frame within this many frames of the path
 N_PAIRS = 12
+WINDOW = 8  # fg frames either side of a fit pair's frame, matched together
 N_FULL_PAIRS = 6  # full-size pictures carry enough pixels; each one read costs a seek and a GOP of decoding
 MAX_ROUNDS = 5
 CONVERGED_PX = 0.01
 SNAP_TO_UNSCALED = 0.003  # a fitted scale this close to 1 is a plain crop
+CHUNK = 256  # fg frames per window of the final pass
+STEP_PENALTY = 2.0  # in log(1 - NCC) units; see vidkompy.dtw
 
-# Reads full-size gray frames: (path index set for bg, for fg) -> ({i: frame}, {j: frame})
+# Reads full-size gray frames: (bg indices, fg indices) -> ({i: frame}, {j: frame})
 FullFrameReader = Callable[[Sequence[int], Sequence[int]], tuple[dict[int, np.ndarray], dict[int, np.ndarray]]]
 
 
 @dataclass(frozen=True)
-class _Match:
-    path: np.ndarray
-    cost: np.ndarray
-    ncc: np.ndarray  # along the path
-    band_lo: np.ndarray
-    band: np.ndarray  # (n_fg, 2 * BAND + 1) NCC
+class Video:
+    """A gray working copy and what it stands for."""
+
+    frames: FrameSource  # (N, h, w) uint8
+    pts: np.ndarray  # (N,) seconds
+    size: tuple[int, int]  # full (width, height)
+
+    @property
+    def factor(self) -> tuple[float, float]:
+        """Full pixels per working pixel, (x, y)."""
+        h, w = self.frames.shape[1:]
+        return self.size[0] / w, self.size[1] / h
+
+    def __len__(self) -> int:
+        return len(self.frames)
 
 
-def frame_ratio(bg_pts: np.ndarray, fg_pts: np.ndarray) -> float:
-    """bg frames per fg frame, from the timestamps (robust to a few odd ones)."""
-    dt_bg = float(np.median(np.diff(bg_pts))) if len(bg_pts) > 1 else 0.04
-    dt_fg = float(np.median(np.diff(fg_pts))) if len(fg_pts) > 1 else dt_bg
-    return dt_fg / dt_bg if dt_bg > 0 else 1.0
+def ncc_cost(ncc: np.ndarray) -> np.ndarray:
+    return np.log1p(-np.clip(ncc, -0.999, 0.99995))
 
 
-def _match(fg_grid: np.ndarray, bg: Thumbnails, geometry: Geometry, grid: RegionGrid, path: np.ndarray,
-           ratio: float) -> _Match:
-    bg_grid, mask = bg_on_grid(bg.frames, bg.full_size, geometry, grid, blurred=True)
-    lo = np.asarray(path, dtype=np.int64) - BAND
-    band = band_ncc(fg_grid, bg_grid, mask, lo, 2 * BAND + 1)
-    cost = np.where(band > -1.0, np.log1p(-np.clip(band, -0.999, 0.99995)), np.inf)
-    new_path, step_cost = monotonic_alignment(cost, lo, ratio=ratio, n_bg=len(bg.frames))
-    ncc = band[np.arange(len(new_path)), new_path - lo]
-    return _Match(new_path, step_cost, ncc, lo, band)
+@dataclass
+class _Window:
+    """fg frames ``rows`` on the grid and the (blurred) bg frames their band can reach."""
+
+    rows: slice
+    centre: int
+    fg_grid: np.ndarray
+    bg_first: int
+    bg_frames: np.ndarray
+    path: np.ndarray  # the window's own frame path, updated each round
 
 
-def _pairs(match: _Match, n: int) -> list[tuple[int, int]]:
-    """~n fg frames spread in time, each with its best bg frame within PAIR_BAND of the path."""
-    n_fg = len(match.path)
-    idx = np.unique(np.linspace(0, n_fg - 1, min(n, n_fg)).round().astype(int))
+def _windows(fg: Video, bg: Video, index: np.ndarray, matched: np.ndarray, grid: RegionGrid, n: int
+             ) -> list[_Window]:
+    """~n windows spread over the matched frames, each inside one matched run."""
+    n_fg = len(index)
+    half = min(WINDOW, max(0, (n_fg - 1) // 2))
+    ok = np.asarray(matched, bool).copy()
+    steps = np.diff(index)
+    ok[1:] &= steps <= 4  # a window must not straddle a cut
+    eligible = [c for c in range(half, n_fg - half) if ok[c - half : c + half + 1].all()]
+    if not eligible:
+        eligible = [int(i) for i in np.flatnonzero(matched)] or list(range(n_fg))
+    centres = sorted({eligible[int(round(q))] for q in np.linspace(0, len(eligible) - 1, min(n, len(eligible)))})
     out = []
-    for i in idx:
-        ks = np.arange(BAND - PAIR_BAND, BAND + PAIR_BAND + 1)
-        k = ks[int(np.argmax(match.band[i, ks]))]
-        out.append((int(i), int(match.band_lo[i] + k)))
+    for c in centres:
+        a, b = max(0, c - half), min(n_fg, c + half + 1)
+        lo = max(0, int(index[a:b].min()) - BAND - PAIR_BAND)
+        hi = min(len(bg), int(index[a:b].max()) + BAND + PAIR_BAND + 1)
+        fg_grid = fg_on_grid(np.asarray(fg.frames[a:b]), fg.size, grid)
+        out.append(_Window(slice(a, b), c, fg_grid, lo, np.asarray(bg.frames[lo:hi]).astype(np.float32),
+                           np.asarray(index[a:b]).copy()))
     return out
 
 
-def _phase_start(fg_grid: np.ndarray, bg: Thumbnails, geometry: Geometry, grid: RegionGrid,
-                 path: np.ndarray, xp: ModuleType) -> Geometry:
-    """Sub-pixel translation from phase correlation on pairs along the path (median of them)."""
-    idx = np.unique(np.linspace(0, len(path) - 1, min(8, len(path))).round().astype(int))
-    js = np.clip(path[idx], 0, len(bg.frames) - 1)
-    bg_grid, _ = bg_on_grid(bg.frames[js], bg.full_size, geometry, grid, blurred=True)
-    shifts = [phase_correlate(fg_grid[i], bg_grid[k], xp=xp) for k, i in enumerate(idx)]
+def _window_band(w: _Window, width: int) -> Band:
+    last = w.bg_first + len(w.bg_frames)
+    start = np.clip(w.path - width, w.bg_first, last - 1)
+    stop = np.clip(w.path + width + 1, start + 1, last)
+    return Band.from_ranges(start, stop)
+
+
+def _match_window(w: _Window, bg: Video, geometry: Geometry, grid: RegionGrid, ratio: float
+                  ) -> tuple[int, int, float]:
+    """Re-match the window at ``geometry``; return its fit pair (centre fg frame, best bg frame) and their NCC."""
+    bg_grid, mask = bg_on_grid(w.bg_frames, bg.size, geometry, grid)
+    fgv, bgv = normalised(w.fg_grid, mask), normalised(bg_grid, mask)
+    band = _window_band(w, BAND)
+    ncc = (fgv @ bgv.T)[band.row_index, band.cells - w.bg_first]
+    p = monotonic_path(band, ncc_cost(ncc), Steps.for_ratio(ratio, penalty=STEP_PENALTY))
+    w.path = p.index
+    k = w.centre - w.rows.start
+    row = band.row(k)
+    near = np.abs(row - p.index[k]) <= PAIR_BAND
+    cand = ncc[band.offsets[k] : band.offsets[k + 1]]
+    best = int(np.argmax(cand[near]))
+    return w.centre, int(row[near][best]), float(cand[near][best])
+
+
+def _phase_start(windows: list[_Window], bg: Video, geometry: Geometry, grid: RegionGrid,
+                 xp: ModuleType) -> Geometry:
+    """Sub-pixel translation from phase correlation on the windows' centre pairs (their median)."""
+    shifts = []
+    for w in windows:
+        k = w.centre - w.rows.start
+        j = int(w.path[k]) - w.bg_first
+        bg_grid, _ = bg_on_grid(w.bg_frames[j : j + 1], bg.size, geometry, grid)
+        shifts.append(phase_correlate(w.fg_grid[k], bg_grid[0], xp=xp))
     dy = float(np.median([s[0] for s in shifts]))
     dx = float(np.median([s[1] for s in shifts]))
     if max(abs(dx), abs(dy)) > 0.25 * min(grid.shape):
@@ -96,11 +146,7 @@ def _phase_start(fg_grid: np.ndarray, bg: Thumbnails, geometry: Geometry, grid: 
     return Geometry(geometry.x + dx * grid.fg_factor[0] / s, geometry.y + dy * grid.fg_factor[1] / s, s)
 
 
-def _work_pairs(bg: Thumbnails, fg: Thumbnails, pairs: list[tuple[int, int]]) -> list[FitPair]:
-    return [FitPair(fg.frames[i], fg.factor, bg.frames[j], bg.factor) for i, j in pairs]
-
-
-def _plausible(g: Geometry, located: Geometry, bg: Thumbnails) -> bool:
+def _plausible(g: Geometry, located: Geometry, bg: Video) -> bool:
     """The fit converges from within ~16 px and 5% of the truth; far beyond that it chased noise."""
     reach = 16.0 + 4.0 * max(bg.factor)
     return (abs(g.scale / located.scale - 1.0) <= 0.12 and abs(g.x - located.x) <= reach
@@ -114,53 +160,138 @@ def _fit(pairs: list[FitPair], start: Geometry, levels: int) -> Geometry:
     return g
 
 
-def refine_alignment(
-    bg: Thumbnails,
-    fg: Thumbnails,
-    located: Geometry,
-    path: np.ndarray,
-    *,
-    xp: ModuleType = np,
-    read_full: FullFrameReader | None = None,
-    max_rounds: int = MAX_ROUNDS,
-    located_score: float = 1.0,
-) -> Alignment:
-    """Sub-pixel geometry and the final frame map, starting from ``located`` and ``path``.
+def _work_pairs(windows: list[_Window], pairs: list[tuple[int, int]], bg: Video, fg: Video) -> list[FitPair]:
+    out = []
+    for w, (i, j) in zip(windows, pairs, strict=True):
+        fg_img = np.asarray(fg.frames[i])
+        out.append(FitPair(fg_img, fg.factor, w.bg_frames[j - w.bg_first], bg.factor))
+    return out
 
-    The confidence is the median NCC of fg against the bg region along the path,
-    capped by ``located_score`` (how well the sampled fg frames agreed on one place
-    in bg): an unrelated fg can still correlate with some smooth bg patch frame by
-    frame, but not at one place for all of its frames.
-    """
-    ratio = frame_ratio(bg.pts, fg.pts)
-    grid = comparison_grid(fg.full_size, fg.factor, bg.factor, located.scale)
-    fg_grid = fg_on_grid(fg.frames, fg.full_size, grid)
-    # the anti-alias blur depends on the sampling step only, not on the offset: once for all rounds
-    shrink = grid.fg_factor[0] / (located.scale * bg.factor[0])
-    bg = Thumbnails(bg.pts, antialias(bg.frames, shrink), bg.full_size)
-    geometry = _phase_start(fg_grid, bg, located, grid, np.asarray(path), xp)
-    match = _match(fg_grid, bg, geometry, grid, np.asarray(path), ratio)
+
+def fit_alignment(bg: Video, fg: Video, located: Geometry, index: np.ndarray, matched: np.ndarray, ratio: float,
+                  *, xp: ModuleType = np, read_full: FullFrameReader | None = None, max_rounds: int = MAX_ROUNDS
+                  ) -> Geometry:
+    """Sub-pixel geometry from ``located`` and a frame path (``index``, ``matched``), on a dozen windows."""
+    grid = comparison_grid(fg.size, fg.factor, bg.factor, located.scale)
+    windows = _windows(fg, bg, index, matched, grid, N_PAIRS)
+    geometry = _phase_start(windows, bg, located, grid, xp)
+    matches = [_match_window(w, bg, geometry, grid, ratio) for w in windows]
+    # a window whose frames have no counterpart in bg would pull the fit towards noise: keep the ones that match
+    top = max(m[2] for m in matches)
+    keep = [k for k, m in enumerate(matches) if m[2] >= 0.5 * top] or list(range(len(matches)))
+    windows = [windows[k] for k in keep]
+    pairs = [matches[k][:2] for k in keep]
     for round_ in range(max_rounds):
         # coarse-to-fine only from the located start; later rounds start within a fraction of a pixel
-        new = _fit(_work_pairs(bg, fg, _pairs(match, N_PAIRS)), geometry, levels=3 if round_ == 0 else 1)
+        new = _fit(_work_pairs(windows, pairs, bg, fg), geometry, levels=3 if round_ == 0 else 1)
         if not _plausible(new, located, bg):
             break  # fg does not register on bg here: keep what we have, the confidence will say so
         moved = max(abs(new.x - geometry.x), abs(new.y - geometry.y),
-                    abs(new.scale - geometry.scale) * fg.full_size[0] / new.scale)
+                    abs(new.scale - geometry.scale) * fg.size[0] / new.scale)
         geometry = new
-        match = _match(fg_grid, bg, geometry, grid, match.path, ratio)
+        pairs = [_match_window(w, bg, geometry, grid, ratio)[:2] for w in windows]
         if moved < CONVERGED_PX:
             break
     coarse_work = max(*bg.factor, *fg.factor) > 1.0
     if read_full is not None and coarse_work:
-        # The working copies are smaller than the videos: polish on a dozen full-size pairs.
-        pairs = _pairs(match, N_FULL_PAIRS)
-        bg_full, fg_full = read_full([j for _, j in pairs], [i for i, _ in pairs])
+        # The working copies are smaller than the videos: polish on a few full-size pairs.
+        chosen = [pairs[int(round(k))] for k in np.linspace(0, len(pairs) - 1, min(N_FULL_PAIRS, len(pairs)))]
+        bg_full, fg_full = read_full([j for _, j in chosen], [i for i, _ in chosen])
         full = [FitPair(fg_full[i], (1.0, 1.0), bg_full[j], (1.0, 1.0))
-                for i, j in pairs if i in fg_full and j in bg_full]
+                for i, j in chosen if i in fg_full and j in bg_full]
         polished = _fit(full, geometry, levels=2) if full else geometry
         if full and _plausible(polished, located, bg):
             geometry = polished
-            match = _match(fg_grid, bg, geometry, grid, match.path, ratio)
-    confidence = float(np.clip(min(float(np.median(match.ncc)), located_score), 0.0, 1.0))
-    return Alignment(geometry, confidence, match.path.astype(np.int64), match.cost)
+    return geometry
+
+
+def final_band(index: np.ndarray, half: int, n_bg: int, ratio: float) -> Band:
+    """``index[i] +- half`` per row; rows near a jump also reach the other side of it.
+
+    The frame path may put a cut a frame or two early or late: the rows around
+    it must be free to take either side, or they come out wrong by the jump.
+    """
+    index = np.asarray(index, np.int64)
+    band = Band.contiguous(index - half, 2 * half + 1, n_bg)
+    jumps = np.flatnonzero(np.diff(index) > Steps.for_ratio(ratio).max_step) + 1  # a jump between rows k - 1 and k
+    if not len(jumps):
+        return band
+    other = np.full(len(index), -1, np.int64)  # the other side's position, where a row needs it
+    for k in jumps:
+        before = np.arange(max(0, k - half), k)  # the path after the jump, extrapolated back
+        other[before] = np.round(index[k] - (k - before) * ratio).astype(np.int64)
+        after = np.arange(k, min(len(index), k + half))  # the path before the jump, carried on
+        other[after] = np.round(index[k - 1] + (after - k + 1) * ratio).astype(np.int64)
+    extra = Band.contiguous(np.where(other >= 0, other - half, index - half), 2 * half + 1, n_bg)
+    return band.union(extra)
+
+
+def match_frames(bg: Video, fg: Video, geometry: Geometry, band: Band, *, start: int = 0, chunk: int = CHUNK,
+                 label: str = "match frames") -> Iterator[tuple[int, np.ndarray]]:
+    """NCC of every band cell (fg frame against the bg region under it), streamed in windows of fg rows.
+
+    Yields ``(stop, ncc)`` per window: the NCC of the cells of rows ``[previous stop, stop)``,
+    from row ``start`` on (a resumed run starts after the rows it has).
+    """
+    grid = comparison_grid(fg.size, fg.factor, bg.factor, geometry.scale)
+    with stage(label, len(band)) as bar:
+        bar.advance(start)
+        for a in range(start, len(band), chunk):
+            b = min(len(band), a + chunk)
+            lo, hi = band.offsets[a], band.offsets[b]
+            cells = band.cells[lo:hi]
+            need = np.unique(cells)
+            bg_grid, mask = bg_on_grid(read_frames(bg.frames, need), bg.size, geometry, grid)
+            fg_grid = fg_on_grid(np.asarray(fg.frames[a:b]), fg.size, grid)
+            prod = normalised(fg_grid, mask) @ normalised(bg_grid, mask).T
+            rows = np.repeat(np.arange(b - a), np.diff(band.offsets[a : b + 1]))
+            yield b, prod[rows, np.searchsorted(need, cells)].astype(np.float32)
+            bar.advance(b - a)
+
+
+@dataclass(frozen=True)
+class FrameMatch:
+    """The final frame path at pixel level."""
+
+    frames: np.ndarray  # (n_fg,) int64
+    matched: np.ndarray  # (n_fg,) bool
+    score: np.ndarray  # (n_fg,) float32: NCC of fg against the bg frame under it, clipped to [0, 1]
+
+
+def final_match(band: Band, ncc: np.ndarray, ratio: float) -> FrameMatch:
+    """DTW on log(1 - NCC) with jumps and unmatched rows, their costs set by the pair's typical match."""
+    best = np.full(len(band), -1.0, np.float32)
+    np.maximum.at(best, band.row_index, ncc)
+    typical = float(np.quantile(best, MATCH_QUANTILE)) if len(best) else 1.0  # see Calibration.of
+    # unmatched: below half the typical NCC (unrelated pictures score about 0); a jump: two frames of it
+    gap = float(ncc_cost(np.array(0.5 * max(typical, 0.0))))
+    jump = -2.0 * float(ncc_cost(np.array(max(typical, 0.5))))
+    steps = Steps.for_ratio(ratio, penalty=STEP_PENALTY, jump=jump, gap=gap)
+    p = monotonic_path(band, ncc_cost(ncc), steps)
+    pos, found = band.find(p.index)
+    score = np.where(found, ncc[np.minimum(pos, len(ncc) - 1)], 0.0)
+    return FrameMatch(p.index, p.matched, np.clip(score, 0.0, 1.0).astype(np.float32))
+
+
+def refine_alignment(bg: Video, fg: Video, located: Geometry, index: np.ndarray, matched: np.ndarray, ratio: float,
+                     *, xp: ModuleType = np, read_full: FullFrameReader | None = None,
+                     located_score: float = 1.0) -> Alignment:
+    """Sub-pixel geometry, then every frame matched at it.
+
+    The confidence is the median NCC of matched fg frames against the bg region
+    under them, capped by ``located_score`` (how well the sampled fg frames
+    agreed on one place in bg): an unrelated fg can still correlate with some
+    smooth bg patch frame by frame, but not at one place for all of its frames.
+    """
+    geometry = fit_alignment(bg, fg, located, index, matched, ratio, xp=xp, read_full=read_full)
+    band = final_band(index, FINAL_BAND, len(bg), ratio)
+    ncc = np.concatenate([block for _, block in match_frames(bg, fg, geometry, band)])
+    return alignment_from(geometry, final_match(band, ncc, ratio), located_score)
+
+
+def alignment_from(geometry: Geometry, m: FrameMatch, located_score: float) -> Alignment:
+    """The answer, with its confidence: the median NCC over matched frames, capped by the located score."""
+    matched_score = m.score[m.matched]
+    confidence = float(np.clip(min(float(np.median(matched_score)) if len(matched_score) else 0.0,
+                                   located_score), 0.0, 1.0))
+    return Alignment(geometry, confidence, m.frames, score=m.score, matched=m.matched)

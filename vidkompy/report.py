@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import io
 
 import numpy as np
 
+from vidkompy.models import ComposeResult
 
-def frame_map_png(frames: np.ndarray, cost: np.ndarray | None, fg_pts: np.ndarray, bg_pts: np.ndarray) -> bytes:
-    """fg time against the time of the bg frame under it, with the per-frame match cost below."""
+
+def frame_map_png(frames: np.ndarray, score: np.ndarray | None, fg_pts: np.ndarray, bg_pts: np.ndarray,
+                  unmatched: list[tuple[int, int]] | None = None) -> bytes:
+    """fg time against the time of the bg frame under it, with the per-frame match quality below.
+
+    fg stretches with no counterpart in bg are shaded red in both panels.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,9 +29,16 @@ def frame_map_png(frames: np.ndarray, cost: np.ndarray | None, fg_pts: np.ndarra
     top.set_ylabel("bg time (s)")
     top.set_title("frame map: the bg frame under each fg frame")
     top.grid(alpha=0.3)
-    if cost is not None and len(cost):
-        bottom.plot(t_fg, np.asarray(cost)[: len(frames)], lw=0.8, color="tab:red")
-    bottom.set_ylabel("cost log(1-NCC)")
+    for first, last in unmatched or []:
+        for ax in (top, bottom):
+            ax.axvspan(t_fg[first], t_fg[last], color="tab:red", alpha=0.25, lw=0)
+    if unmatched:
+        top.plot([], [], color="tab:red", alpha=0.4, lw=6, label="no counterpart in bg")
+        top.legend(loc="upper left", fontsize="small")
+    if score is not None and len(score):
+        bottom.plot(t_fg, np.asarray(score)[: len(frames)], lw=0.8, color="tab:green")
+    bottom.set_ylim(0, 1.02)
+    bottom.set_ylabel("match (NCC)")
     bottom.set_xlabel("fg time (s)")
     bottom.grid(alpha=0.3)
     fig.tight_layout()
@@ -33,22 +47,31 @@ def frame_map_png(frames: np.ndarray, cost: np.ndarray | None, fg_pts: np.ndarra
     return buf.getvalue()
 
 
-def alignment_markdown(name: str, summary: dict, png: bytes | None = None) -> str:
+def alignment_markdown(name: str, result: ComposeResult, png: bytes | None = None) -> str:
     """A markdown summary of one pair's alignment (with the plot inline when given)."""
-    import base64
-
-    frames = summary["frames"]
+    frames = result.frames
+    g = result.alignment.geometry
     lines = [
         f"# vidkompy: {name}",
         "",
-        "| x | y | scale | confidence | fg frames | bg frames used |",
-        "|---|---|---|---|---|---|",
-        f"| {summary['x']:.3f} | {summary['y']:.3f} | {summary['scale']:.5f} | {summary['confidence']:.4f} "
-        f"| {len(frames)} | {frames[0]} to {frames[-1]} |" if frames else "| | | | | 0 | |",
+        "| x | y | scale | confidence | fg frames | bg frames used | unmatched fg frames |",
+        "|---|---|---|---|---|---|---|",
+        f"| {g.x:.3f} | {g.y:.3f} | {g.scale:.5f} | {result.confidence:.4f} | {len(frames)} "
+        f"| {frames[0]} to {frames[-1]} | {sum(b - a + 1 for a, b in result.unmatched)} |" if len(frames)
+        else "| | | | | 0 | | |",
         "",
     ]
-    if summary.get("output"):
-        lines += [f"output: `{summary['output']}`", ""]
+    if result.unmatched:
+        lines += ["fg frames with no counterpart in bg (shown over the bg frame the map holds):", ""]
+        lines += [f"- {a} to {b}" for a, b in result.unmatched[:50]]
+        if len(result.unmatched) > 50:
+            lines.append(f"- ... and {len(result.unmatched) - 50} more ranges")
+        lines.append("")
+    lost = {k: v for k, v in result.lost_frames.items() if v}
+    if lost:
+        lines += [", ".join(f"{role}: {n} frame(s) lost to damage" for role, n in lost.items()), ""]
+    if result.output:
+        lines += [f"output: `{result.output}`", ""]
     if png:
         lines += [f"![frame map](data:image/png;base64,{base64.b64encode(png).decode()})", ""]
     return "\n".join(lines)

@@ -1,0 +1,83 @@
+"""The one entry below the Python API and the CLI: run a flow in this process, with Prefect set up.
+
+Both `vidkompy.compose` / `vidkompy.align` and the command line call these;
+neither goes through the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+from vidkompy.errors import VidkompyError
+from vidkompy.models import ComposeResult
+
+log = logging.getLogger("vidkompy")
+
+
+@contextlib.contextmanager
+def prefect_session() -> Iterator[None]:
+    """Settings for a flow called in this process.
+
+    No heartbeat: its thread is joined in 1 s steps at the end of every flow call (~1 s a run)
+    for crash detection that a process worker already provides. And with no server configured,
+    vidkompy's local server (see `vidkompy.local_server`) instead of a temporary one per call.
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from vidkompy import local_server
+
+    updates: dict = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    url = None
+    if not PREFECT_API_URL.value() and os.environ.get(local_server.ENV_SWITCH) != "0":
+        try:
+            url = local_server.ensure()
+        except (OSError, TimeoutError) as exc:  # a convenience: Prefect's temporary server remains
+            log.debug("local Prefect server unavailable (%s)", exc)
+        if url and local_server.wait_until_healthy(url):
+            updates[PREFECT_API_URL] = url
+        elif url:
+            log.warning("the local Prefect server did not start: using a temporary one for this run")
+            url = None
+    with temporary_settings(updates=updates), (local_server.keepalive() if url else contextlib.nullcontext()):
+        yield
+
+
+def run_compose(**params: object) -> ComposeResult:
+    """The compose flow (align only with ``write_video=False``), in this process."""
+    from flows.compose import compose
+
+    with prefect_session():
+        return compose(**params)
+
+
+def run_batch(params: dict, *, deployment: bool = False) -> dict:
+    """The batch flow, embedded here or as the `batch` deployment on the configured server."""
+    if deployment:
+        return _run_batch_deployment(params)
+    from flows.batch import batch
+
+    with prefect_session():
+        state = batch(**params, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result  # the batch itself broke (a single pair's failure is a row, not this)
+    return result
+
+
+def _run_batch_deployment(params: dict) -> dict:
+    import asyncio
+
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.batch import batch_rows
+
+    if not os.environ.get("PREFECT_API_URL") and not PREFECT_API_URL.value():
+        raise VidkompyError("--deployment needs a Prefect server: set PREFECT_API_URL")
+    run = run_deployment("batch/batch", parameters=params, timeout=None, poll_interval=2)
+    rows = asyncio.run(batch_rows(run.id))
+    return {"pairs": rows, "skipped_files": [], "failed": sum(r["status"] == "failed" for r in rows),
+            "state": run.state.name if run.state else "unknown"}

@@ -1,0 +1,201 @@
+"""Feature-length behaviour on small videos: resuming killed stages, damage mid-file, lopsided lengths, full disks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import zarr
+
+from tests.helpers import VIDKOMPY, decode_all
+from vidkompy.samples import SamplePair, make_pair, source_frames
+
+
+def cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([VIDKOMPY, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def align(bg: Path, fg: Path, cache: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return cli("align", str(bg), str(fg), "--json", "--no-gpu", "--cache-dir", str(cache), *extra, env=env)
+
+
+@pytest.fixture(scope="module")
+def longish(tmp_path_factory) -> SamplePair:
+    """800 bg frames: more than three of the 256-frame chunks that stages write as they go."""
+    return make_pair(tmp_path_factory.mktemp("longish"), name="l", bg_size=(160, 120), region=(40, 30, 80, 60),
+                     seconds=32.0, bg_fps=25, fg_fps=25, trim=(0.4, 0.4), seed=60, speed=1.0)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(longish, tmp_path_factory) -> tuple[dict, Path]:
+    cache = tmp_path_factory.mktemp("clean") / "c"
+    r = align(longish.bg, longish.fg, cache)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout), cache
+
+
+def _arrays(cache: Path, stage: str, name: str) -> dict[str, np.ndarray]:
+    return {d.name: np.asarray(zarr.open_group(str(d), mode="r")[name][...]) for d in (cache / stage).iterdir()
+            if d.is_dir() and "." not in d.name}
+
+
+@pytest.mark.parametrize(("point", "stage", "array"), [("decode:block:1", "decode", "thumbs"),
+                                                       ("embed:block:1", "embed", "emb")])
+def test_a_killed_stage_resumes_from_its_last_chunk_and_gives_the_same_result(longish, uninterrupted, tmp_path,
+                                                                              point, stage, array):
+    cache = tmp_path / "c"
+    killed = align(longish.bg, longish.fg, cache, env={"VIDKOMPY_FAULT_AT": point})
+    assert killed.returncode == -signal.SIGKILL
+    partial = [zarr.open_group(str(d), mode="r").attrs for d in (cache / stage).iterdir()
+               if d.name.endswith(".partial")]
+    done = [a["progress"]["lengths"][array] for a in partial if "progress" in a]
+    assert done, "the killed stage left no chunks to resume from"
+    assert max(done) >= 512  # two chunks were written before the kill
+    again = align(longish.bg, longish.fg, cache)
+    assert again.returncode == 0, again.stderr
+    assert f"resuming {stage}" in again.stderr
+    doc, clean_cache = uninterrupted
+    assert json.loads(again.stdout) == doc
+    resumed, clean = _arrays(cache, stage, array), _arrays(clean_cache, stage, array)
+    assert resumed.keys() == clean.keys()
+    for key in clean:
+        assert np.array_equal(resumed[key], clean[key])
+    assert not [d for d in (cache / stage).iterdir() if d.name.endswith(".partial")]
+
+
+def _damage_middle(src: Path, out: Path, first: float = 0.4, last: float = 0.45) -> Path:
+    """Overwrite the payload of the video packets between 40% and 45% of the stream: they no longer decode."""
+    with av.open(str(src)) as c:
+        packets = [(p.pos, p.size) for p in c.demux(video=0) if p.size and p.pos is not None]
+    data = bytearray(src.read_bytes())
+    rng = np.random.default_rng(0)
+    for pos, size in packets[int(len(packets) * first) : int(len(packets) * last)]:
+        data[pos + 4 : pos + size] = bytes(rng.integers(0, 256, size - 4, dtype=np.uint8))
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_a_video_damaged_in_the_middle_decodes_past_it_and_aligns_the_rest(longish, tmp_path):
+    fg = _damage_middle(longish.fg, tmp_path / "damaged.fg.mp4")
+    r = align(longish.bg, fg, tmp_path / "c", "--force")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    warned = [ln for ln in r.stderr.splitlines() if "damaged" in ln and "lost" in ln]
+    assert len(warned) == 1 and str(fg) in warned[0]
+    doc = json.loads(r.stdout)
+    frames = np.array(doc["frames"])
+    assert np.all(np.diff(frames) >= 0)
+    pts = []
+    with av.open(str(fg)) as c:
+        for packet in c.demux(video=0):
+            try:
+                pts += [float(f.pts * f.time_base) for f in packet.decode()]
+            except av.error.InvalidDataError:
+                continue
+    # frames that decoded are matched by their timestamps: each against the truth of its own time
+    truth = longish.frames[np.round(np.array(pts) * 25).astype(int)]  # the fg frame at that time
+    n_lost = len(longish.frames) - len(frames)
+    assert n_lost > 0 and len(frames) == len(truth)
+    assert np.mean(np.abs(frames - truth) <= 1) >= 0.9
+
+
+def _write(path: Path, frames, fps: int = 25) -> Path:
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        for k, f in enumerate(frames):
+            if k == 0:
+                vs.width, vs.height, vs.pix_fmt = f.shape[1], f.shape[0], "yuv420p"
+                vs.options = {"crf": "18", "preset": "veryfast"}
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), "rgb24")
+            frame.pts = k
+            for p in vs.encode(frame):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    return path
+
+
+@pytest.mark.parametrize("longer", ["fg", "bg"])
+def test_one_video_ten_times_longer_than_the_other_gives_a_correct_monotonic_map(tmp_path, longer):
+    """bg (or fg) shows 2 s of a 20 s source, the other all of it; the rest is clamped, monotonic, unmatched."""
+    n = 500
+    src = list(source_frames(160, 120, n, seed=61, speed=1.0))
+    short = range(240, 290)
+    crop = [f[30:90, 40:120] for f in src]
+    if longer == "fg":
+        bg, fg = _write(tmp_path / "bg.mp4", [src[k] for k in short]), _write(tmp_path / "fg.mp4", crop)
+        truth = np.clip(np.arange(n) - short[0], 0, len(short) - 1)
+        inside = (np.arange(n) >= short[0]) & (np.arange(n) <= short[-1])
+    else:
+        bg, fg = _write(tmp_path / "bg.mp4", src), _write(tmp_path / "fg.mp4", [crop[k] for k in short])
+        truth = np.arange(short[0], short[-1] + 1)
+        inside = np.ones(len(short), bool)
+    r = align(bg, fg, tmp_path / "c", "--force")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    frames = np.array(doc["frames"])
+    assert len(frames) == len(truth) and np.all(np.diff(frames) >= 0)
+    assert np.mean(frames[inside] == truth[inside]) >= 0.95
+    assert abs(doc["x"] - 40) <= 0.5 and abs(doc["y"] - 30) <= 0.5
+    if longer == "fg":
+        outside = np.flatnonzero(~inside)
+        assert np.all(np.abs(frames[outside] - truth[outside]) <= 1)
+        unmatched = {i for a, b in doc["unmatched"] for i in range(a, b + 1)}
+        assert len(unmatched & set(outside.tolist())) >= 0.9 * len(outside)
+
+
+def test_without_force_a_fg_mostly_without_counterpart_is_refused(tmp_path):
+    n = 300
+    src = list(source_frames(160, 120, n, seed=62, speed=1.0))
+    bg = _write(tmp_path / "bg.mp4", src[100:160])
+    fg = _write(tmp_path / "fg.mp4", [f[30:90, 40:120] for f in src])
+    r = align(bg, fg, tmp_path / "c")
+    assert r.returncode == 4, r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("vidkompy: error:")]
+    assert len(errors) == 1 and "no counterpart" in errors[0] and "--force" in errors[0]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path, request):
+    """A small tmpfs (3 MB, or the size a test asks for), where the machine lets us mount one (root usually can)."""
+    size = getattr(request, "param", "3m")
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_cache_disk_that_fills_up_is_exit_3_in_one_line_with_nothing_partial_kept(longish, tmp_path, tiny_disk):
+    cache = tiny_disk / "cache"
+    r = align(longish.bg, longish.fg, cache)
+    assert r.returncode == 3, r.stderr
+    lines = r.stderr.strip().splitlines()
+    errors = [ln for ln in lines if ln.startswith("vidkompy: error:")]
+    assert len(errors) == 1 and "disk is full" in errors[0] and "Traceback" not in r.stderr, r.stderr
+    assert not list(cache.rglob("*.partial")), "a partial artifact was kept on the full disk"
+    for stage_dir in (p for p in cache.iterdir() if p.is_dir() and p.name not in ("locks", "filehash")):
+        for artifact in stage_dir.iterdir():
+            assert zarr.open_group(str(artifact), mode="r").attrs.get("complete") is True
+
+
+@pytest.mark.parametrize("tiny_disk", ["1m"], indirect=True)
+def test_an_output_disk_that_fills_up_is_exit_3_with_no_partial_output(tmp_path, tiny_disk):
+    big = make_pair(tmp_path, name="big", bg_size=(640, 480), region=(100, 100, 320, 240), seconds=4.0, seed=63,
+                    bg_crf=2, fg_crf=2)
+    out = tiny_disk / "o.mp4"
+    r = cli(str(big.bg), str(big.fg), "-o", str(out), "--no-gpu", "--cache-dir", str(tmp_path / "c"), "--crf", "0")
+    assert r.returncode == 3, r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("vidkompy: error:")]
+    assert len(errors) == 1 and "disk is full" in errors[0] and "Traceback" not in r.stderr, r.stderr
+    assert list(tiny_disk.iterdir()) == []
+    assert len(decode_all(big.bg, "gray")) > 0  # inputs untouched
