@@ -36,8 +36,23 @@ CPU = Device("cpu", "cpu", False, np)
 _cache: dict[bool, Device] = {}
 
 
+def single_threaded_blas() -> None:
+    """One OpenBLAS thread for numpy/scipy, for the rest of the process.
+
+    Our matrix products are small (a window of frames against a band of bg
+    frames); parallelism comes from the two decodes running at once. Next to
+    FAISS's OpenMP threads, OpenBLAS's spinning threads made those products up to
+    100x slower on 2 cores (measured: the sub-pixel fit's windows 12.6 s -> 0.12 s).
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def probe_device(gpu: bool = True) -> Device:
     """Use a GPU when asked and one is there; otherwise say so once and use the CPU."""
+    if not _cache:
+        single_threaded_blas()
     if gpu in _cache:
         return _cache[gpu]
     device = CPU

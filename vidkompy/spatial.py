@@ -87,16 +87,17 @@ def _solve_brightness(bn: np.ndarray, fv: np.ndarray, w: np.ndarray | None) -> n
 
 
 def fit_geometry(pairs: list[FitPair], start: Geometry, *, fit_scale: bool = True, levels: int = 3,
-                 max_iter: int = 25, tol: float = 0.005) -> Geometry:
+                 finest: int = 0, max_iter: int = 25, tol: float = 0.005) -> Geometry:
     """Gauss-Newton fit of x, y and scale over matched pairs (Lucas & Kanade 1981).
 
     The model of a fg pixel is a*B + b + c*B^2 of the bg sample under it, per pair,
     which absorbs gain, offset and gamma; Huber weights keep occlusions and
-    compression noise from pulling; coarse-to-fine over ``levels`` octaves.
+    compression noise from pulling; coarse-to-fine over ``levels`` octaves,
+    down to octave ``finest`` (1: fg at half size, a quarter of the pixels).
     Stops when a step moves less than ``tol`` bg pixels.
     """
     x, y, s = start.x, start.y, start.scale
-    for level in range(levels - 1, -1, -1):
+    for level in range(levels - 1, finest - 1, -1):
         prepared = []
         for p in pairs:
             f = rescale(p.fg, 2**level) if level else p.fg.astype(np.float32)
