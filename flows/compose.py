@@ -27,13 +27,15 @@ log = logging.getLogger("vidkompy")
 MIN_CONFIDENCE = 0.75
 
 
-def _align(bg: str, fg: str, fg_size: tuple[int, int], store: Store, device, weights: str | None
-           ) -> dict[str, Stored]:
+def _align(bg: str, fg: str, store: Store, device, weights: str | None) -> dict[str, Stored]:
     bg_dec = decode.submit(bg, "bg", store)
     fg_dec = decode.submit(fg, "fg", store)
+    if fg_dec.result().value.black:
+        raise AlignmentError(f"{fg}: every sampled frame is black (or bars only): there is no picture to find in bg; "
+                             "is it the right file?")
     region = locate.submit(bg_dec, fg_dec, store)
-    bg_emb = embed.submit(bg_dec, "bg", fg_size, region, store, device, weights)
-    fg_emb = embed.submit(fg_dec, "fg", fg_size, None, store, device, weights)
+    bg_emb = embed.submit(bg_dec, "bg", fg_dec, region, store, device, weights)
+    fg_emb = embed.submit(fg_dec, "fg", fg_dec, None, store, device, weights)
     knn = index.submit(bg_emb, fg_emb, bg_dec, fg_dec, store, device)
     path = dtw.submit(knn, bg_emb, fg_emb, bg_dec, fg_dec, store)
     aligned = spatial.submit(path, region, bg_dec, fg_dec, bg, fg, store, device)
@@ -68,18 +70,18 @@ def compose(
     it when ``plot_in_ui`` (batches) or in deployment runs, where people read the UI.
     """
     settings = OutputSettings(codec, crf, preset, audio)
-    _, fg_info, out = check_inputs(bg, fg, output, write_video, settings)
+    _, _, out = check_inputs(bg, fg, output, write_video, settings)
     store = Store.open(cache_dir)
     device = probe_device(gpu)
     in_deployment = current_deployment.id is not None
     with progress_artifacts(in_deployment):
         try:
-            refs = _align(bg, fg, (fg_info.width, fg_info.height), store, device, weights)
+            refs = _align(bg, fg, store, device, weights)
         except ArtifactDamaged as exc:
             # a stored chunk no longer reads back: drop that artifact, and the stages compute it again
             log.warning("cache: %s is damaged; computing it again", exc)
             store.discard(exc.stage, exc.key)
-            refs = _align(bg, fg, (fg_info.width, fg_info.height), store, device, weights)
+            refs = _align(bg, fg, store, device, weights)
         alignment = load_alignment(store, refs["spatial"])
         n, unmatched = len(alignment.frames), int((~alignment.matched).sum())
         if not force and unmatched > n - unmatched:

@@ -23,6 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
 from vidkompy import composite as composite_lib
+from vidkompy.bars import BarStats
 from vidkompy.device import Device
 from vidkompy.dtw import runs
 from vidkompy.embed import FrameEmbedder, embedding_grid
@@ -57,6 +58,7 @@ from vidkompy.refine import (
     match_frames,
 )
 from vidkompy.region import bg_on_grid, fg_on_grid
+from vidkompy.source import ActivePicture
 from vidkompy.store import ArtifactDamaged, ArtifactMissing, ArtifactWriter, Store, stage_key
 from vidkompy.temporal import coarse_path, frame_path
 from vidkompy.timeline import Bins, bin_seconds, pool
@@ -98,10 +100,16 @@ def _cached_or_computed(store: Store, stage_name: str, key: str, cls: type[T], c
     return Completed(data=Stored(stage_name, key, value, computed=True, seconds=time.perf_counter() - start))
 
 
-def video(store: Store, ref: Stored[Decoded]) -> Video:
-    """A decoded video's working copy, read window by window from the store."""
+def video(store: Store, ref: Stored[Decoded], *, active: bool = False) -> Video:
+    """A decoded video's working copy, read window by window from the store.
+
+    ``active``: only the picture inside its black bars (fg's, which is what is aligned and pasted).
+    """
     artifact = store.read("decode", ref.key)
-    return Video(artifact.array("thumbs"), artifact.load("pts"), ref.value.size)
+    frames, size, box = artifact.array("thumbs"), ref.value.size, ref.value.active
+    if active and box is not None:
+        return Video(ActivePicture(frames, size, box), artifact.load("pts"), (box[2], box[3]))
+    return Video(frames, artifact.load("pts"), size)
 
 
 def duration(pts: np.ndarray) -> float:
@@ -118,11 +126,13 @@ def decode(path: str, role: str, store: Store):
         thumbs = w.array("thumbs", (th, tw), "uint8", BLOCK, shard=BLOCK)
         w.array("pts", (), "float64", BLOCK * 16)
         lost = int(w.progress.get("lost", 0))
+        bars = BarStats.restore(w.progress["bars"]) if "bars" in w.progress else BarStats(*decoder.info_size)
         with stage(f"decode {Path(path).name}", decoder.info.n_frames or None) as bar:
             bar.advance(len(thumbs))
-            for k, block in enumerate(decoder.blocks(BLOCK, after=w.progress.get("last_pts"))):
+            blocks = decoder.blocks(BLOCK, after=w.progress.get("last_pts"), start=len(thumbs), bars=bars)
+            for k, block in enumerate(blocks):
                 w.append(thumbs=block.frames, pts=block.pts)
-                w.record(last_pts=float(block.pts[-1]), lost=lost + decoder.lost)
+                w.record(last_pts=float(block.pts[-1]), lost=lost + decoder.lost, bars=bars.state())
                 bar.advance(len(block.pts))
                 crash_point(f"decode:block:{k}")
         lost += decoder.lost
@@ -133,7 +143,8 @@ def decode(path: str, role: str, store: Store):
             log.warning("%s: damaged: decoded past it, %d frame(s) lost (near %s)", path, lost, where or "?")
         pts = np.asarray(w.group["pts"][max(0, len(thumbs) - 1000):])
         fps = 1.0 / float(np.median(np.diff(pts))) if len(pts) > 1 else 0.0
-        return Decoded(len(thumbs), (decoder.info.width, decoder.info.height), (tw, th), fps, lost)
+        active = bars.active()
+        return Decoded(len(thumbs), decoder.info_size, (tw, th), fps, lost, active.box, active.black)
 
     return _cached_or_computed(store, "decode", key, Decoded, compute)
 
@@ -143,7 +154,7 @@ def locate(bg: Stored[Decoded], fg: Stored[Decoded], store: Store):
     key = stage_key("locate", VERSIONS["locate"], bg=bg.key, fg=fg.key)
 
     def compute(w: ArtifactWriter) -> Location:
-        b, f = video(store, bg), video(store, fg)
+        b, f = video(store, bg), video(store, fg, active=True)
         try:
             found = locate_lib(b.frames, b.size, f.frames, f.size, length_ratio=duration(f.pts) / duration(b.pts))
         except NotFoundError as exc:
@@ -154,7 +165,7 @@ def locate(bg: Stored[Decoded], fg: Stored[Decoded], store: Store):
 
 
 @task(cache_policy=NO_CACHE, task_run_name="embed-{role}")
-def embed(decoded: Stored[Decoded], role: str, fg_size: tuple[int, int], region: Stored[Location] | None,
+def embed(decoded: Stored[Decoded], role: str, fg: Stored[Decoded], region: Stored[Location] | None,
           store: Store, device: Device, weights: str | None = None):
     """Embed bg's region under fg, or fg itself, on the same small grid.
 
@@ -162,6 +173,7 @@ def embed(decoded: Stored[Decoded], role: str, fg_size: tuple[int, int], region:
     locate key: a new fg at the same place reuses bg's embeddings.
     """
     embedder = FrameEmbedder(device, weights)
+    fg_size = fg.value.size if fg.value.active is None else fg.value.active[2:]
     grid = embedding_grid(fg_size)
     geometry = None if region is None else region.value.geometry
     key = stage_key("embed", VERSIONS["embed"], video=decoded.key, model=embedder.model_id, grid=grid.shape,
@@ -169,7 +181,7 @@ def embed(decoded: Stored[Decoded], role: str, fg_size: tuple[int, int], region:
                                                             round(geometry.scale, 5)], fg_size=list(fg_size))
 
     def compute(w: ArtifactWriter) -> Embedded:
-        v = video(store, decoded)
+        v = video(store, decoded, active=region is None)
         if geometry is None:
             def to_grid(frames: np.ndarray) -> np.ndarray:
                 return fg_on_grid(frames, v.size, grid)
@@ -240,12 +252,17 @@ def spatial(path: Stored[FrameMap], region: Stored[Location], bg: Stored[Decoded
     key = stage_key("spatial", VERSIONS["spatial"], dtw=path.key, locate=region.key)
 
     def compute(w: ArtifactWriter) -> Aligned:
-        b, f = video(store, bg), video(store, fg)
+        b, f = video(store, bg), video(store, fg, active=True)
         stored = store.read("dtw", path.key)
         index, matched, ratio = stored.load("map").astype(np.int64), stored.load("matched"), path.value.ratio
+        box = fg.value.active
 
         def read_full(bg_idx, fg_idx):
-            return read_gray_frames(bg_file, bg_idx, b.pts), read_gray_frames(fg_file, fg_idx, f.pts)
+            fg_full = read_gray_frames(fg_file, fg_idx, f.pts)
+            if box is not None:
+                x, y, bw, bh = box
+                fg_full = {i: img[y : y + bh, x : x + bw] for i, img in fg_full.items()}
+            return read_gray_frames(bg_file, bg_idx, b.pts), fg_full
 
         if "geometry" in w.progress:  # a resumed run: the fit was done, the frame match had begun
             geometry = from_attrs(Geometry, w.progress["geometry"])
@@ -264,7 +281,7 @@ def spatial(path: Stored[FrameMap], region: Stored[Location], bg: Stored[Decoded
         w.put("map", al.frames.astype(np.int32))
         w.put("score", al.score)
         w.put("matched", al.matched)
-        return Aligned(al.geometry, al.confidence, len(al.frames), tuple(runs(~al.matched)))
+        return Aligned(al.geometry, al.confidence, len(al.frames), tuple(runs(~al.matched)), box)
 
     return _cached_or_computed(store, "spatial", key, Aligned, compute)
 

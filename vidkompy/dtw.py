@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 STEP_PENALTY = 2.0
+CELL = np.int32  # a bg frame index: bands hold millions of them for feature-length videos
 
 
 class NoPathError(ValueError):
@@ -78,7 +79,7 @@ class Band:
         sizes = np.maximum(np.asarray(stop, dtype=np.int64) - start, 0)
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         cells = np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1] - start, sizes)
-        return cls(offsets, cells)
+        return cls(offsets, cells.astype(CELL))
 
     def _keys(self, span: int) -> np.ndarray:
         return self.row_index * span + self.cells
@@ -100,14 +101,18 @@ class Band:
         keys = np.unique(np.concatenate([self._keys(span), other._keys(span)]))
         rows, cells = keys // span, keys % span
         offsets = np.searchsorted(rows, np.arange(len(self) + 1))
-        return Band(offsets.astype(np.int64), cells.astype(np.int64))
+        return Band(offsets.astype(np.int64), cells.astype(CELL))
 
     @classmethod
     def from_rows(cls, rows: list[np.ndarray]) -> Band:
         rows = [np.unique(np.asarray(r, dtype=np.int64)) for r in rows]
         offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
         cells = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        return cls(offsets, cells)
+        return cls(offsets, cells.astype(CELL))
+
+    def row_max(self, values: np.ndarray) -> np.ndarray:
+        """The largest of ``values`` (one per cell) in each row (rows are never empty)."""
+        return np.maximum.reduceat(values, self.offsets[:-1]) if len(self) else np.zeros(0, values.dtype)
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,7 @@ def monotonic_path(band: Band, cost: np.ndarray, steps: Steps = Steps()) -> Path
     rare or the held position is unambiguous, and O(cells) either way).
     The back-pointers take 5 bytes a cell.
     """
-    cost = np.asarray(cost, dtype=np.float64)
+    cost = np.asarray(cost)
     n = len(band)
     if n == 0:
         return Path(np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.float32), 0.0, np.zeros(0, np.int64))
@@ -183,17 +188,19 @@ def monotonic_path(band: Band, cost: np.ndarray, steps: Steps = Steps()) -> Path
     jump = np.inf if steps.jump is None else float(steps.jump)
     offsets, cells = band.offsets, band.cells
     code = np.empty(len(cells), dtype=np.int8)  # step taken into the cell, or a code above
-    src = np.zeros(len(cells), dtype=np.int32)  # predecessor's index inside its row (steps, jumps)
+    widest = int(np.diff(offsets).max())
+    # predecessor's index inside its row (steps, jumps): 3 bytes a cell in all with the code, for narrow rows
+    src = np.zeros(len(cells), dtype=np.int16 if widest < 2**15 else np.int32)
     held_src = np.empty(n, dtype=np.int32)  # unmatched state: -1 from the previous held state, else a cell
     held_pos = np.empty(n, dtype=np.int64)  # the index an unmatched row holds (-1: not yet known)
 
-    prev_b = cells[offsets[0] : offsets[1]]
-    prev_m = cost[offsets[0] : offsets[1]].copy()
+    prev_b = cells[offsets[0] : offsets[1]].astype(np.int64)
+    prev_m = cost[offsets[0] : offsets[1]].astype(np.float64)
     code[offsets[0] : offsets[1]] = _START
     held, held_pos[0], held_src[0] = gap, -1, -1
     for i in range(1, n):
         a, b = offsets[i], offsets[i + 1]
-        cur_b = cells[a:b]
+        cur_b = cells[a:b].astype(np.int64)
         best = np.full(len(cur_b), np.inf)
         best_code = np.full(len(cur_b), _START, dtype=np.int8)
         best_src = np.zeros(len(cur_b), dtype=np.int32)
@@ -229,7 +236,7 @@ def monotonic_path(band: Band, cost: np.ndarray, steps: Steps = Steps()) -> Path
             new_held, held_src[i], held_pos[i] = prev_m[k] + gap, k, prev_b[k]
         else:
             new_held, held_src[i], held_pos[i] = held + gap, -1, held_pos[i - 1]
-        prev_b, prev_m, held = cur_b, best + cost[a:b], new_held
+        prev_b, prev_m, held = cur_b, best + cost[a:b].astype(np.float64), new_held
     finite = np.isfinite(prev_m)
     if not finite.any() and not np.isfinite(held):
         raise NoPathError("no monotonic path through the allowed cells")
@@ -257,7 +264,7 @@ def monotonic_path(band: Band, cost: np.ndarray, steps: Steps = Steps()) -> Path
     unknown = index < 0
     if unknown.any():
         index[unknown] = index[~unknown][0] if (~unknown).any() else int(cells[0])
-    row_cost = np.where(matched, cost[np.maximum(cell_at, 0)], gap)
+    row_cost = np.where(matched, cost[np.maximum(cell_at, 0)].astype(np.float64), gap)
     return Path(index, matched, row_cost.astype(np.float32), total, cell_at)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,8 +29,10 @@ log = logging.getLogger("vidkompy")
 
 WEIGHTS_ENV = "VIDKOMPY_MOBILENET_WEIGHTS"
 EMBED_WIDTH = 64  # px, region thumbnails for the first frame path
+WINDOW = 64  # pictures resampled and embedded at once
 FALLBACK_ID = "luma-gradient-v1"
 _announced: set[str] = set()
+_announce_lock = threading.Lock()
 # torchvision's file name for MobileNet_V3_Small_Weights.IMAGENET1K_V1; spelled out so that
 # looking for it does not cost a torch import (about 3 s) on runs that use the fallback.
 TORCHVISION_FILE = "mobilenet_v3_small-047dcff4.pth"
@@ -63,9 +66,11 @@ def _file_digest(path: Path) -> str:
 
 
 def _announce(message: str) -> None:
-    if message not in _announced:
+    with _announce_lock:  # both embed stages start at once, in two threads
+        if message in _announced:
+            return
         _announced.add(message)
-        log.info(message)
+    log.info(message)
 
 
 class FrameEmbedder:
@@ -101,8 +106,11 @@ class FrameEmbedder:
             bar.advance(start)
             for a in range(start, len(frames), block):
                 b = min(len(frames), a + block)
-                yield self.embed(to_grid(np.asarray(frames[a:b])))
-                bar.advance(b - a)
+                parts = []
+                for c in range(a, b, WINDOW):  # float32 pictures of a whole block took 200 MB more at its peak
+                    parts.append(self.embed(to_grid(np.asarray(frames[c : min(b, c + WINDOW)]))))
+                    bar.advance(min(b, c + WINDOW) - c)
+                yield np.concatenate(parts)
 
     def _load(self):
         import torch

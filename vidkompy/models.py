@@ -62,6 +62,8 @@ class Decoded:
     thumb_size: tuple[int, int]  # the working copy's (width, height)
     fps: float  # from the timestamps' median step
     lost_frames: int = 0  # packets that did not decode (damage), skipped
+    active: tuple[int, int, int, int] | None = None  # the picture inside black bars (x, y, w, h); None: no bars
+    black: bool = False  # nothing but black (or bars) in any sampled frame
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ N_FULL_PAIRS = 6  # full-size pictures carry enough pixels; each one read costs 
 MAX_ROUNDS = 5
 CONVERGED_PX = 0.01
 SNAP_TO_UNSCALED = 0.003  # a fitted scale this close to 1 is a plain crop
-CHUNK = 256  # fg frames per window of the final pass
+CHUNK = 64  # fg frames per window of the final pass (its float32 pictures are the stage's peak memory)
 STEP_PENALTY = 2.0  # in log(1 - NCC) units; see vidkompy.dtw
 
 # Reads full-size gray frames: (bg indices, fg indices) -> ({i: frame}, {j: frame})
@@ -261,14 +261,13 @@ class FrameMatch:
 
 def final_match(band: Band, ncc: np.ndarray, ratio: float) -> FrameMatch:
     """DTW on log(1 - NCC) with jumps and unmatched rows, their costs set by the pair's typical match."""
-    best = np.full(len(band), -1.0, np.float32)
-    np.maximum.at(best, band.row_index, ncc)
+    best = band.row_max(ncc)
     typical = float(np.quantile(best, MATCH_QUANTILE)) if len(best) else 1.0  # see Calibration.of
     # unmatched: below half the typical NCC (unrelated pictures score about 0); a jump: two frames of it
     gap = float(ncc_cost(np.array(0.5 * max(typical, 0.0))))
     jump = -2.0 * float(ncc_cost(np.array(max(typical, 0.5))))
     steps = Steps.for_ratio(ratio, penalty=STEP_PENALTY, jump=jump, gap=gap)
-    p = monotonic_path(band, ncc_cost(ncc), steps)
+    p = monotonic_path(band, ncc_cost(ncc).astype(np.float32), steps)
     pos, found = band.find(p.index)
     score = np.where(found, ncc[np.minimum(pos, len(ncc) - 1)], 0.0)
     return FrameMatch(p.index, p.matched, np.clip(score, 0.0, 1.0).astype(np.float32))

@@ -85,7 +85,26 @@ def sample_grid(images: np.ndarray, ys: tuple[np.ndarray, np.ndarray], xs: tuple
     return rows[..., x0] * (1 - wx) + rows[..., x1] * wx
 
 
-WARP_CHUNK = 128  # frames per step: a whole stack blurred at float32 grew peak memory with the video's length
+WARP_CHUNK = 64  # frames per step: a whole stack blurred at float32 grew peak memory with the video's length
+BOX_FROM = 2.0  # shrinking by more than twice this, average k x k blocks first
+
+
+def box_reduce(images: np.ndarray, gmap: GridMap, k: int) -> tuple[np.ndarray, GridMap]:
+    """Means of k x k blocks, and the grid map onto them: a cheap first step of a large shrink.
+
+    The Gaussian that follows then works on k^2 times fewer pixels with a k times
+    smaller sigma (a 64 px embedding grid from 320 px thumbnails: 4x faster);
+    box then Gaussian blurs about 4% more than the Gaussian alone. Block j covers
+    source pixels [jk, (j+1)k), whose centre is index jk + (k-1)/2: the map is
+    moved by that, so nothing shifts by half a pixel.
+    """
+    h, w = images.shape[-2:]
+    hk, wk = h // k, w // k
+    if hk < 2 or wk < 2:
+        return images, gmap
+    cropped = np.asarray(images[..., : hk * k, : wk * k], dtype=np.float32)
+    blocks = cropped.reshape(*cropped.shape[:-2], hk, k, wk, k).mean(axis=(-3, -1))
+    return blocks, GridMap(gmap.ay / k, (gmap.cy + 0.5) / k - 0.5, gmap.ax / k, (gmap.cx + 0.5) / k - 0.5)
 
 
 def warp(images: np.ndarray, gmap: GridMap, out_shape: tuple[int, int], *, blurred: bool = False) -> np.ndarray:
@@ -95,6 +114,8 @@ def warp(images: np.ndarray, gmap: GridMap, out_shape: tuple[int, int], *, blurr
         for a in range(0, len(images), WARP_CHUNK):
             out[a : a + WARP_CHUNK] = warp(images[a : a + WARP_CHUNK], gmap, out_shape, blurred=blurred)
         return out
+    if not blurred and gmap.shrink >= 2 * BOX_FROM:
+        images, gmap = box_reduce(images, gmap, int(gmap.shrink // BOX_FROM))
     src = images if blurred else antialias(images, gmap.shrink)
     src = src.astype(np.float32, copy=False)
     h, w = out_shape

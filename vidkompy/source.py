@@ -41,3 +41,31 @@ def windows(n: int, size: int):
     """``(start, stop)`` of consecutive windows of ``size`` over ``range(n)``."""
     for a in range(0, n, size):
         yield a, min(n, a + size)
+
+
+class ActivePicture:
+    """A working copy cut to the active picture inside black bars: a `FrameSource` of its own.
+
+    The box is in the video's full-size pixels, so at working size its edges fall
+    between pixels; the picture is resampled (bilinear, FFmpeg's pixel-area
+    convention) onto a grid of its own, once per read.
+    """
+
+    def __init__(self, frames: FrameSource, size: tuple[int, int], box: tuple[int, int, int, int]):
+        from vidkompy.resample import grid_map
+
+        h, w = frames.shape[1:]
+        fx, fy = size[0] / w, size[1] / h
+        x, y, bw, bh = box
+        self.frames = frames
+        self.out = (max(1, round(bh / fy)), max(1, round(bw / fx)))
+        self.gmap = grid_map(float(x), float(y), 1.0, (bw / self.out[1], bh / self.out[0]), (fx, fy))
+        self.shape = (len(frames), *self.out)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: object) -> np.ndarray:
+        from vidkompy.resample import warp
+
+        return warp(np.asarray(self.frames[key]), self.gmap, self.out)

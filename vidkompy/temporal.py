@@ -105,9 +105,7 @@ def frame_path(fg_emb, bg_emb, fg_pts: np.ndarray, bg_pts: np.ndarray, coarse: P
     """Every fg frame's bg frame, searched in the band of bins around the coarse path."""
     band = frame_band(bin_band(coarse, fg_bins, bg_bins), fg_pts, fg_bins, bg_pts, bg_bins)
     sim = band_similarity(fg_emb, bg_emb, band)
-    row = band.row_index
-    best = np.full(len(band), -1.0, np.float32)
-    np.maximum.at(best, row, sim)
+    best = band.row_max(sim)
     rng = np.random.default_rng(1)
     i = rng.integers(0, len(fg_pts), 64)
     j = rng.integers(0, len(bg_pts), 64)
@@ -117,6 +115,6 @@ def frame_path(fg_emb, bg_emb, fg_pts: np.ndarray, bg_pts: np.ndarray, coarse: P
     ratio = frame_ratio(bg_pts, fg_pts) * speed(coarse)
     steps = Steps.for_ratio(ratio, penalty=FRAME_PENALTY, jump=FRAME_JUMP,
                             gap=float(calib.cost(np.array(calib.gap_sim))))
-    path = monotonic_path(band, calib.cost(sim), steps)
+    path = monotonic_path(band, calib.cost(sim).astype(np.float32), steps)
     along = np.where(path.matched, sim[np.maximum(path.cell, 0)], np.nan).astype(np.float32)
     return FramePath(path, along, ratio)

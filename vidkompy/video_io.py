@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vidkompy.bars import SAMPLES, BarStats
 from vidkompy.errors import InputError
 from vidkompy.models import VideoInfo
 
@@ -135,17 +136,24 @@ class ThumbnailDecoder:
         self.path = path
         self.info = probe(path)
         self.size = thumb_size(self.info.width, self.info.height, max_width)
+        self.info_size = (self.info.width, self.info.height)
         self.lost = 0  # packets that did not decode, in the blocks read so far
         self.damaged_at: list[float] = []  # times of the first few packets that did not
 
-    def blocks(self, block: int = 256, *, after: float | None = None) -> Iterator[ThumbBlock]:
+    def blocks(self, block: int = 256, *, after: float | None = None, start: int = 0,
+               bars: BarStats | None = None) -> Iterator[ThumbBlock]:
         """Blocks of ``block`` frames (the last may be shorter), from the start or after time ``after``.
 
         Resuming seeks to the keyframe before ``after`` and drops frames up to it,
-        identified by their timestamps.
+        identified by their timestamps; ``start`` is then the index of the next
+        frame. ``bars`` gathers black-bar statistics from full-size frames spread
+        through the video (every n-th frame, by index, so a resumed run samples
+        the same ones).
         """
         tw, th = self.size
         step = 1.0 / self.info.fps if self.info.fps else 0.04
+        every = max(1, (self.info.n_frames or SAMPLES) // SAMPLES)
+        index = start
         pts: list[float] = []
         frames: list[np.ndarray] = []
         last = after
@@ -160,6 +168,9 @@ class ThumbnailDecoder:
                 if after is not None and t <= after + 1e-6:
                     continue
                 img = frame.reformat(width=tw, height=th, format="gray", interpolation="AREA").to_ndarray()
+                if bars is not None and index % every == 0:
+                    bars.add(frame.reformat(format="gray").to_ndarray())
+                index += 1
                 pts.append(t)
                 frames.append(img)
                 last = t

@@ -1,0 +1,145 @@
+"""One long pair over many workers: the composite in segments, each its own task run, joined by stream copy.
+
+The `segments` flow (`segments_flow`) cuts fg's timeline into contiguous runs of frames
+(`vidkompy.segments.plan_segments`), maps `tasks.segments.compose_segment` over
+them on the flow's task runner, and joins the stored segments into the output
+(`tasks.segments.join`: stream copy, fg's audio muxed once, +faststart, written
+under a temporary name and renamed).
+
+Where the segments run is the task runner's business, chosen by
+`segment_runner`:
+
+- one machine: Prefect's `ThreadPoolTaskRunner`, a segment per thread;
+- several machines: prefect-dask's `DaskTaskRunner` on an existing Dask
+  scheduler (``dask_address``; start ``dask scheduler`` once and ``dask worker
+  ADDRESS --nthreads 1`` on every machine, from this repository's .venv). The
+  cache (``cache_dir``) must be one every worker and the flow can reach: a
+  shared folder or any fsspec URL the store accepts.
+
+Why Dask and not a run of a deployment per segment (both measured in
+benchmarks/segments_bench.py): a Dask worker is a long-lived process, so a
+segment starts in milliseconds, where a deployment run waits for a worker's
+poll, starts a Python process and imports vidkompy (seconds each, on every
+segment); Dask's scheduler sees a worker die (heartbeats) and gives its task to
+another worker on its own, where a deployment run on a machine that died stays
+"Running" until something else marks it crashed; and the segments stay task
+runs of this flow run, mapped the way Prefect maps any task.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prefect import flow, unmapped
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from tasks.segments import SegmentDamaged, compose_segment, join
+from vidkompy.encoding import OutputSettings
+from vidkompy.errors import OutputError, SettingsError
+from vidkompy.models import Aligned, Decoded, Stored
+from vidkompy.segments import ComposedSegment, auto_segments, plan_segments
+from vidkompy.store import Store
+
+AUTO = "auto"
+
+
+def check_segments(segments: int | str) -> int | str:
+    """A whole number of segments of at least 1, or "auto" (a `SettingsError` otherwise)."""
+    if isinstance(segments, str):
+        if segments.strip().lower() == AUTO:
+            return AUTO
+        try:
+            segments = int(segments)
+        except ValueError:
+            raise SettingsError(f"--segments takes a whole number or 'auto', not {segments!r}") from None
+    if isinstance(segments, bool) or not isinstance(segments, int) or segments < 1:
+        raise SettingsError(f"--segments takes a whole number from 1 or 'auto', not {segments!r}")
+    return segments
+
+
+def dask_workers(address: str) -> int:
+    """How many segments the Dask cluster at ``address`` runs at once: its workers' threads."""
+    from distributed import Client
+
+    try:
+        with Client(address, timeout="10s", set_as_default=False) as client:
+            return max(1, sum(client.nthreads().values()))
+    except (OSError, TimeoutError) as exc:
+        raise SettingsError(f"no Dask scheduler answers at {address} ({exc})") from exc
+
+
+def resolve_segments(segments: int | str, n_frames: int, fps: float, *, dask_address: str | None = None) -> int:
+    """The number of segments to cut: ``segments`` clamped to [1, n_frames], or "auto" worked out.
+
+    "auto": `vidkompy.segments.auto_segments` over the workers available (the
+    Dask cluster's threads with ``dask_address``; one on this machine alone,
+    where segments are not faster than one pass).
+    """
+    segments = check_segments(segments)
+    if segments == AUTO:
+        workers = dask_workers(dask_address) if dask_address else 1
+        return auto_segments(n_frames, fps, workers)
+    return max(1, min(int(segments), n_frames))
+
+
+def segment_runner(count: int, dask_address: str | None = None) -> TaskRunner:
+    """Dask's runner on an existing scheduler, else a thread per segment here (at most one per core)."""
+    if dask_address:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=dask_address)
+    return ThreadPoolTaskRunner(max_workers=max(1, min(count, _cores())))
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@flow(name="segments", validate_parameters=False, log_prints=False)
+def segments_flow(bg: str, fg: str, output: str, aligned: Stored[Aligned], bg_decoded: Stored[Decoded],
+             fg_decoded: Stored[Decoded], store: Store, count: int, border: int = 8, blend: bool = False,
+             settings: OutputSettings | None = None, comment: str | None = None) -> Stored[str]:
+    """fg's frames in ``count`` segments over this flow's task runner, then one output by stream copy."""
+    settings = settings or OutputSettings()
+    plan = plan_segments(aligned.value.n_frames, count)
+
+    def compose_all() -> list[Stored[ComposedSegment]]:
+        futures = compose_segment.map(unmapped(bg), unmapped(fg), unmapped(aligned), unmapped(bg_decoded),
+                                      unmapped(fg_decoded), list(plan), unmapped(store), unmapped(border),
+                                      unmapped(blend), unmapped(settings))
+        return [f.result() for f in futures]
+
+    parts = compose_all()
+    try:
+        # in this thread: Ctrl-C must reach the writer so that its temporary file is removed
+        return join(bg, fg, output, parts, aligned, bg_decoded, fg_decoded, store, settings, comment)
+    except SegmentDamaged:
+        parts = compose_all()  # the discarded ones again; the rest come back from the store
+    try:
+        return join(bg, fg, output, parts, aligned, bg_decoded, fg_decoded, store, settings, comment)
+    except SegmentDamaged as exc:
+        raise OutputError(output, f"{exc} twice, read back from the cache at {store.root}; with workers on "
+                                  "other machines the cache must be one they share (--cache-dir on a shared "
+                                  "folder or an fsspec URL)") from None
+
+
+def compose_segments(bg: str, fg: str, output: str, aligned: Stored[Aligned], bg_decoded: Stored[Decoded],
+                     fg_decoded: Stored[Decoded], store: Store, *, segments: int | str, border: int = 8,
+                     blend: bool = False, settings: OutputSettings | None = None, comment: str | None = None,
+                     dask_address: str | None = None, task_runner: TaskRunner | None = None) -> Stored[str]:
+    """Compose the output in segments (the `segments` subflow on the runner for ``dask_address``).
+
+    ``segments``: a number (clamped to fg's frame count) or "auto"; resolve it
+    first with `resolve_segments` to choose between this and the one-pass
+    composite (one segment is the one pass, without a join). ``task_runner``
+    overrides the runner (tests: a `DaskTaskRunner` on a `LocalCluster`).
+    """
+    fps = fg_decoded.value.fps
+    count = resolve_segments(segments, aligned.value.n_frames, fps, dask_address=dask_address)
+    runner = task_runner or segment_runner(count, dask_address)
+    return segments_flow.with_options(task_runner=runner)(
+        bg, fg, output, aligned, bg_decoded, fg_decoded, store, count, border, blend, settings, comment)
+
+
+__all__ = ["AUTO", "check_segments", "compose_segments", "dask_workers", "resolve_segments", "segment_runner",
+           "segments_flow"]
