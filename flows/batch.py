@@ -22,11 +22,11 @@ from prefect.deployments import run_deployment
 from prefect.runtime import deployment as current_deployment
 from prefect.states import Failed
 
-from flows.compose import compose
-from tasks.report import ALIGNMENT_TABLE, alignment_row
 from vidkompy.batch import Pair, find_pairs, is_done, output_for, settings_comment
 from vidkompy.encoding import OutputSettings, default_suffix, validate_settings
 from vidkompy.store import Store
+from vidkompy_flows.compose import compose
+from vidkompy_tasks.report import ALIGNMENT_TABLE, alignment_row
 
 COMPOSE_DEPLOYMENT = "compose/compose"
 BATCH_TABLE = "vidkompy batch"

@@ -9,10 +9,6 @@ from prefect import flow
 from prefect.runtime import deployment as current_deployment
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks import composite, decode, dtw, embed, index, locate, spatial
-from tasks.progress import progress_artifacts
-from tasks.report import report
-from tasks.stages import load_alignment
 from vidkompy.batch import settings_comment
 from vidkompy.device import probe_device
 from vidkompy.encoding import OutputSettings
@@ -20,6 +16,11 @@ from vidkompy.errors import AlignmentError
 from vidkompy.models import ComposeResult, Stored
 from vidkompy.paths import check_inputs
 from vidkompy.store import ArtifactDamaged, Store
+from vidkompy_flows.segments import check_segments, compose_segments, resolve_segments
+from vidkompy_tasks import composite, decode, dtw, embed, index, locate, spatial
+from vidkompy_tasks.progress import progress_artifacts
+from vidkompy_tasks.report import report
+from vidkompy_tasks.stages import load_alignment
 
 log = logging.getLogger("vidkompy")
 
@@ -63,13 +64,19 @@ def compose(
     crf: int | None = None,
     preset: str | None = None,
     audio: str = "fg",
+    segments: int | str = 1,
+    dask_address: str | None = None,
 ) -> ComposeResult:
     """Overlay fg on bg; returns the alignment, the output path and what each stage did.
 
     ``plot`` writes the frame-map plot next to the output; the markdown artifact carries
     it when ``plot_in_ui`` (batches) or in deployment runs, where people read the UI.
+    ``segments`` (a number or "auto") composes the output in that many segments, each
+    its own task run (on the Dask scheduler at ``dask_address`` when given), joined by
+    stream copy; 1, the default, is one pass.
     """
     settings = OutputSettings(codec, crf, preset, audio)
+    check_segments(segments)
     _, _, out = check_inputs(bg, fg, output, write_video, settings)
     store = Store.open(cache_dir)
     device = probe_device(gpu)
@@ -94,8 +101,16 @@ def compose(
                 f"{MIN_CONFIDENCE}); use --force to compose anyway")
         if out is not None:
             comment = settings_comment(border, blend, weights, settings)
-            # in this thread: Ctrl-C must reach the writer so that its temporary file is removed
-            refs["composite"] = composite(bg, fg, str(out), refs["spatial"], store, border, blend, settings, comment)
+            count = resolve_segments(segments, len(alignment.frames), refs["decode-fg"].value.fps,
+                                     dask_address=dask_address)
+            if count > 1:
+                refs["composite"] = compose_segments(
+                    bg, fg, str(out), refs["spatial"], refs["decode-bg"], refs["decode-fg"], store, segments=count,
+                    border=border, blend=blend, settings=settings, comment=comment, dask_address=dask_address)
+            else:
+                # in this thread: Ctrl-C must reach the writer so that its temporary file is removed
+                refs["composite"] = composite(bg, fg, str(out), refs["spatial"], store, border, blend, settings,
+                                              comment)
     result = ComposeResult(
         alignment, str(out) if out else None,
         {name: round(r.seconds, 3) for name, r in refs.items() if r.computed},

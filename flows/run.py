@@ -47,7 +47,7 @@ def prefect_session() -> Iterator[None]:
 
 def run_compose(**params: object) -> ComposeResult:
     """The compose flow (align only with ``write_video=False``), in this process."""
-    from flows.compose import compose
+    from vidkompy_flows.compose import compose
 
     with prefect_session():
         return compose(**params)
@@ -57,7 +57,7 @@ def run_batch(params: dict, *, deployment: bool = False) -> dict:
     """The batch flow, embedded here or as the `batch` deployment on the configured server."""
     if deployment:
         return _run_batch_deployment(params)
-    from flows.batch import batch
+    from vidkompy_flows.batch import batch
 
     with prefect_session():
         state = batch(**params, return_state=True)
@@ -73,7 +73,7 @@ def _run_batch_deployment(params: dict) -> dict:
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL
 
-    from flows.batch import batch_rows
+    from vidkompy_flows.batch import batch_rows
 
     if not os.environ.get("PREFECT_API_URL") and not PREFECT_API_URL.value():
         raise VidkompyError("--deployment needs a Prefect server: set PREFECT_API_URL")

@@ -16,14 +16,25 @@ Where the segments run is the task runner's business, chosen by
   cache (``cache_dir``) must be one every worker and the flow can reach: a
   shared folder or any fsspec URL the store accepts.
 
-Why Dask and not a run of a deployment per segment (both measured in
-benchmarks/segments_bench.py): a Dask worker is a long-lived process, so a
-segment starts in milliseconds, where a deployment run waits for a worker's
-poll, starts a Python process and imports vidkompy (seconds each, on every
-segment); Dask's scheduler sees a worker die (heartbeats) and gives its task to
-another worker on its own, where a deployment run on a machine that died stays
-"Running" until something else marks it crashed; and the segments stay task
+Why Dask and not a run of the deployment per segment (both measured by
+benchmarks/segments_bench.py, 2 workers on one 2-core machine, 4 segments of a
+1-minute 1080p pair): the segments' own compute was the same by both routes,
+but a deployment run cost a segment about 7 s more (the worker's poll, a new
+Python process, importing vidkompy, the run's bookkeeping: 53 s wall against 33 s
+with Dask), where a Dask worker is a standing process and dispatch costs under
+a second. Over a 2-hour film on 8-32 workers that is a few per cent; what
+decides is failure: Dask's scheduler sees a worker die (heartbeats) and gives
+its task to another worker by itself (tests/test_segments_flow.py kills
+workers inside a segment), while a deployment run on a machine that died stays
+"Running" until something else marks it crashed. And the segments stay task
 runs of this flow run, mapped the way Prefect maps any task.
+
+On one machine segments are not faster than the one pass (x264's frame
+threads already use the cores; 27.0 s one pass, 30.1 s in 2 segments, 29.1 s
+in 4, best of 2 rounds), so the default stays one pass and "auto" gives one
+segment there. A Ctrl-C while segments run in threads waits for the running
+ones to finish (Python threads cannot be interrupted); what they finish is
+stored and a re-run reuses it; the output appears only when the join completes.
 """
 
 from __future__ import annotations
@@ -33,12 +44,12 @@ import os
 from prefect import flow, unmapped
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from tasks.segments import SegmentDamaged, compose_segment, join
 from vidkompy.encoding import OutputSettings
 from vidkompy.errors import OutputError, SettingsError
 from vidkompy.models import Aligned, Decoded, Stored
 from vidkompy.segments import ComposedSegment, auto_segments, plan_segments
 from vidkompy.store import Store
+from vidkompy_tasks.segments import SegmentDamaged, compose_segment, join
 
 AUTO = "auto"
 

@@ -22,7 +22,7 @@ def alignment_row(result: ComposeResult) -> dict:
             "frames": len(result.frames), "unmatched": sum(b - a + 1 for a, b in result.unmatched)}
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, task_run_name="report")
 def report(name: str, result: ComposeResult, bg: Stored[Decoded], fg: Stored[Decoded], store: Store,
            with_plot: bool, plot_path: str | None = None) -> None:
     """The plot costs about a second (matplotlib): drawn for deployment runs, whose UI people read, and --plot."""

@@ -29,7 +29,6 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
-from tasks.stages import load_alignment
 from vidkompy import segments as segments_lib
 from vidkompy.encoding import OutputSettings, segment_suffix
 from vidkompy.errors import OutputError
@@ -38,6 +37,7 @@ from vidkompy.join import join_segments
 from vidkompy.models import Aligned, Decoded, Stored
 from vidkompy.segments import ComposedSegment, Segment, verify_segment
 from vidkompy.store import ArtifactDamaged, ArtifactMissing, Store, stage_key
+from vidkompy_tasks.stages import load_alignment
 
 log = logging.getLogger("vidkompy")
 
@@ -88,10 +88,17 @@ def _fetch_folder(store: Store, near: Path | None = None) -> Iterator[Path | Non
 
 
 def _checked_file(store: Store, key: str, segment: Segment, folder: Path | None) -> Path | None:
-    """The stored segment's file if it is whole (size, sha256, frames); else None."""
+    """The stored segment's file if it is whole (size, sha256, frames); else None.
+
+    From a remote store it is downloaded into a folder of its own under ``folder``
+    (every segment's file has the same name).
+    """
     try:
         artifact = store.read(STAGE, key)
         value = artifact.value(ComposedSegment)
+        if folder is not None:
+            folder = folder / key
+            folder.mkdir(exist_ok=True)
         path = artifact.file(value.file, folder)
     except (ArtifactMissing, ArtifactDamaged, KeyError, TypeError, ValueError):
         return None

@@ -39,7 +39,6 @@ from vidkompy.models import (
     Decoded,
     Embedded,
     FrameMap,
-    Geometry,
     Location,
     Neighbours,
     Stored,
@@ -50,6 +49,7 @@ from vidkompy.progress import stage
 from vidkompy.refine import (
     CHUNK,
     FINAL_BAND,
+    Fit,
     Video,
     alignment_from,
     final_band,
@@ -264,19 +264,19 @@ def spatial(path: Stored[FrameMap], region: Stored[Location], bg: Stored[Decoded
                 fg_full = {i: img[y : y + bh, x : x + bw] for i, img in fg_full.items()}
             return read_gray_frames(bg_file, bg_idx, b.pts), fg_full
 
-        if "geometry" in w.progress:  # a resumed run: the fit was done, the frame match had begun
-            geometry = from_attrs(Geometry, w.progress["geometry"])
+        if "fit" in w.progress:  # a resumed run: the fit was done, the frame match had begun
+            fit = from_attrs(Fit, w.progress["fit"])
         else:
-            geometry = fit_alignment(b, f, region.value.geometry, index, matched, ratio, xp=device.xp,
-                                     read_full=read_full)
+            fit = fit_alignment(b, f, region.value.geometry, index, matched, ratio, xp=device.xp,
+                                read_full=read_full)
         ncc = w.array("ncc", (), "float32", BLOCK * 64)
         band = final_band(index, FINAL_BAND, len(b), ratio)
         start = int(np.searchsorted(band.offsets, len(ncc)))
-        for stop, block in match_frames(b, f, geometry, band, start=start):
+        for stop, block in match_frames(b, f, fit, band, start=start):
             w.append(ncc=block)
-            w.record(geometry=as_attrs(geometry))
+            w.record(fit=as_attrs(fit))
             crash_point(f"spatial:block:{stop // CHUNK}")
-        al = alignment_from(geometry, final_match(band, np.asarray(w.group["ncc"][...]), ratio),
+        al = alignment_from(fit.geometry, final_match(band, np.asarray(w.group["ncc"][...]), ratio),
                             region.value.score)
         w.put("map", al.frames.astype(np.int32))
         w.put("score", al.score)

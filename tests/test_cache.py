@@ -10,8 +10,8 @@ from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 import vidkompy
-from flows.run import run_compose
 from vidkompy.store import Store
+from vidkompy_flows.run import run_compose
 
 ALIGNMENT_STAGES = {"decode-bg", "decode-fg", "locate", "embed-bg", "embed-fg", "index", "dtw", "spatial"}
 
@@ -57,7 +57,7 @@ def test_replacing_fg_keeps_bg_decode_and_embed(crop, tmp_path):
 
 
 def test_prefect_records_cached_stages(crop, tmp_path):
-    from flows.compose import compose as compose_flow
+    from vidkompy_flows.compose import compose as compose_flow
 
     cache = str(tmp_path / "cache")
     run_compose(bg=str(crop.bg), fg=str(crop.fg), gpu=False, cache_dir=cache, write_video=False)

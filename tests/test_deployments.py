@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 from prefect import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterType,
+    FlowRunFilter,
+    FlowRunFilterDeploymentId,
+)
 
 from tests.helpers import VIDKOMPY, decode_all
 from vidkompy.samples import make_pair
@@ -96,6 +102,19 @@ def test_batch_deployment_is_shared_by_two_workers(folder, tmp_path):
         by_pair.setdefault(Path(fr.parameters["bg"]).name.split(".")[0], []).append(fr.state_name)
     assert {k: v for k, v in by_pair.items() if k != "broken"} == {f"clip{k}": ["Completed"] for k in range(4)}
     assert by_pair["broken"] == ["Failed"]
+
+    async def progress_of(flow_run_ids) -> list:
+        async with get_client() as client:
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=list(flow_run_ids)),
+                type=ArtifactFilterType(any_=["progress"])))
+
+    # long stages report their progress in the UI of deployment runs: one artifact per stage that ran, at 100%
+    done = [fr.id for fr in runs if fr.state_name == "Completed"]
+    progress = asyncio.run(progress_of(done))
+    assert {a.flow_run_id for a in progress} == set(done)
+    assert all(float(a.data) == 100.0 for a in progress)
+    assert any("decode" in (a.description or "") for a in progress)
     # both workers took work
     for name in ("a", "b"):
         text = (tmp_path / f"worker-{name}.log").read_text()

@@ -36,7 +36,7 @@ def compose(
     force: bool = False,
 ) -> ComposeResult:
     """Align fg in bg and write the overlay; returns the alignment, the output path and timings."""
-    from flows.run import run_compose
+    from vidkompy_flows.run import run_compose
 
     return run_compose(bg=str(bg), fg=str(fg), output=None if output is None else str(output), border=border,
                        blend=blend, gpu=gpu, cache_dir=None if cache_dir is None else str(cache_dir),
@@ -47,7 +47,7 @@ def align(bg: str | os.PathLike, fg: str | os.PathLike, gpu: bool = True,
           cache_dir: str | os.PathLike | None = None, *, weights: str | os.PathLike | None = None,
           force: bool = False) -> ComposeResult:
     """Only the alignment (no video written), sharing the cache with `compose`."""
-    from flows.run import run_compose
+    from vidkompy_flows.run import run_compose
 
     return run_compose(bg=str(bg), fg=str(fg), gpu=gpu, write_video=False, force=force,
                        cache_dir=None if cache_dir is None else str(cache_dir),

@@ -21,14 +21,20 @@ from vidkompy.paths import check_inputs
 
 log = logging.getLogger("vidkompy")
 
-COMMANDS = ("compose", "align", "batch", "server")
+COMMANDS = ("compose", "align", "batch", "cache", "server")
 EPILOG = """\
+commands (each has its own --help):
+  vidkompy [compose] BG FG [options]   align fg in bg and write the overlay (the default command)
+  vidkompy align BG FG [--json]        the alignment only: offset, scale, a bg frame per fg frame
+  vidkompy batch FOLDER -o OUTDIR      every NAME.bg.EXT + NAME.fg.EXT pair of a folder
+  vidkompy cache info|prune            what the cache holds, and trimming it
+  vidkompy server status|stop          the local Prefect server that CLI runs share
+  vidkompy --version
+
 examples:
   vidkompy bg.mp4 fg.mp4                      writes bg_overlay_fg.mp4 here
-  vidkompy bg.mp4 fg.mp4 -o out.mp4 --blend   feathers the edges where bg shows
-  vidkompy align bg.mp4 fg.mp4 --json         prints {"x", "y", "scale", "confidence", "frames"}
-
-commands: vidkompy [compose] BG FG ... (default), vidkompy align BG FG ...; `vidkompy align -h` for its options.
+  vidkompy bg.mp4 fg.mp4 -o out.mov --codec prores --blend
+  vidkompy align bg.mp4 fg.mp4 --json         prints {"x", "y", "scale", "confidence", "frames", ...}
 
 exit codes: 0 ok, 1 other error, 2 bad input, 3 output problem, 4 fg not found in bg, 130 interrupted.
 Stages are cached under --cache-dir (default ~/.cache/vidkompy, or $VIDKOMPY_CACHE_DIR): a re-run
@@ -49,6 +55,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="compose even when fg does not look like part of bg")
     p.add_argument("--json", action="store_true", help="print the alignment as one JSON object on stdout")
     p.add_argument("-v", "--verbose", action="store_true", help="show detail, Prefect's log and tracebacks")
+    p.add_argument("-V", "--version", action="version", version=f"vidkompy {_version()}")
+
+
+def _version() -> str:
+    from vidkompy import __version__
+
+    return __version__
 
 
 def _output_options(p: argparse.ArgumentParser) -> None:
@@ -85,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--plot", action="store_true",
                    help="also write the frame map (fg time vs bg time, match quality) as OUT.map.png")
     _output_options(c)
+    c.add_argument("--segments", default="1", metavar="N|auto",
+                   help="compose in N segments, each its own task run, joined without re-encoding (default 1: one "
+                        "pass; 'auto': from the length and the Dask workers)")
+    c.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="run the segments on the Dask scheduler at ADDRESS (tcp://host:8786), whose workers share "
+                        "--cache-dir")
     a = sub.add_parser("align", help="find the alignment only; no video is written")
     _common(a)
     b = sub.add_parser("batch", help="compose every NAME.bg.EXT + NAME.fg.EXT pair of a folder",
@@ -106,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-parallel", type=int, default=4, metavar="N",
                    help="pairs in flight at once when run as a deployment (default: 4)")
     b.add_argument("-v", "--verbose", action="store_true", help="show detail, Prefect's log and tracebacks")
+    sub.add_parser("cache", help="what the cache holds (info), and trimming it (prune)", add_help=False)
     sv = sub.add_parser("server", help="the local Prefect server that CLI runs share (status or stop)",
                         description="Without PREFECT_API_URL, the first run starts a Prefect server on loopback that "
                                     "later runs reuse (2 s of bookkeeping a run instead of 8-13 s); it stops after "
@@ -117,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     argv = list(argv)
+    if argv and argv[0] in ("-V", "--version"):
+        from vidkompy import __version__
+
+        print(f"vidkompy {__version__}")
+        raise SystemExit(0)
     if not argv or argv[0] in ("-h", "--help"):
         argv = ["compose", "--help"]  # the main form, `vidkompy BG FG`, is the help people need
     if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
@@ -227,7 +252,7 @@ def _report(result: ComposeResult, as_json: bool) -> None:
 
 
 def run_batch(args: argparse.Namespace) -> dict:
-    from flows.run import run_batch as run
+    from vidkompy_flows.run import run_batch as run
 
     params = dict(folder=str(Path(args.folder).absolute()), output_dir=str(Path(args.output_dir).absolute()),
                   border=args.border, blend=args.blend, gpu=args.gpu, cache_dir=args.cache_dir,
@@ -260,7 +285,12 @@ def _report_batch(summary: dict) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "cache":
+        from vidkompy.cache_admin import cache_main
+
+        return cache_main(argv[1:])
+    args = parse(argv)
     _quiet_prefect(args.verbose)
     _setup_logging(args.verbose)
     if args.command == "server":
@@ -288,14 +318,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      cache_dir=args.cache_dir, weights=args.weights, force=args.force)
     if args.command == "compose":
         params.update(output=args.output, border=args.border, blend=args.blend, write_video=True, plot=args.plot,
-                      codec=args.codec, crf=args.crf, preset=args.preset, audio=args.audio)
+                      codec=args.codec, crf=args.crf, preset=args.preset, audio=args.audio,
+                      segments=int(args.segments) if args.segments.isdigit() else args.segments,
+                      dask_address=args.dask)
     else:
         params.update(write_video=False)
     try:
         # Fail in a second, before Prefect starts, on what can be checked up front.
         check_inputs(args.bg, args.fg, getattr(args, "output", None), args.command == "compose",
                      _settings(args))
-        from flows.run import run_compose
+        from vidkompy_flows.run import run_compose
 
         result = run_compose(**params)
     except VidkompyError as exc:

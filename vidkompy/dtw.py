@@ -31,12 +31,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vidkompy.errors import AlignmentError
+
 STEP_PENALTY = 2.0
 CELL = np.int32  # a bg frame index: bands hold millions of them for feature-length videos
 
 
-class NoPathError(ValueError):
-    """No monotonic path exists through the allowed cells (a bug upstream: bands are never empty)."""
+class NoPathError(AlignmentError):
+    """No monotonic path through the allowed cells: fg and bg share no stretch of time the path could follow."""
 
 
 def free_steps(ratio: float) -> tuple[int, int]:
@@ -239,7 +241,7 @@ def monotonic_path(band: Band, cost: np.ndarray, steps: Steps = Steps()) -> Path
         prev_b, prev_m, held = cur_b, best + cost[a:b].astype(np.float64), new_held
     finite = np.isfinite(prev_m)
     if not finite.any() and not np.isfinite(held):
-        raise NoPathError("no monotonic path through the allowed cells")
+        raise NoPathError("no frame of fg can be placed in time in bg (no monotonic path through the candidates)")
 
     index = np.empty(n, np.int64)
     matched = np.empty(n, bool)

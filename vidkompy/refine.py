@@ -43,6 +43,8 @@ CONVERGED_PX = 0.01
 SNAP_TO_UNSCALED = 0.003  # a fitted scale this close to 1 is a plain crop
 CHUNK = 64  # fg frames per window of the final pass (its float32 pictures are the stage's peak memory)
 STEP_PENALTY = 2.0  # in log(1 - NCC) units; see vidkompy.dtw
+SOFTNESS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)  # bg blurs tried (sigma, grid pixels)
+SOFTNESS_GAIN = 0.002  # a blur must raise the median NCC by this much to be taken
 
 # Reads full-size gray frames: (bg indices, fg indices) -> ({i: frame}, {j: frame})
 FullFrameReader = Callable[[Sequence[int], Sequence[int]], tuple[dict[int, np.ndarray], dict[int, np.ndarray]]]
@@ -64,6 +66,14 @@ class Video:
 
     def __len__(self) -> int:
         return len(self.frames)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What the fit found: the geometry, and how much softer fg is than bg."""
+
+    geometry: Geometry
+    softness: float = 0.0  # sigma (grid pixels) of the blur that makes bg look like fg; 0 for a fg as sharp
 
 
 def ncc_cost(ncc: np.ndarray) -> np.ndarray:
@@ -112,10 +122,10 @@ def _window_band(w: _Window, width: int) -> Band:
     return Band.from_ranges(start, stop)
 
 
-def _match_window(w: _Window, bg: Video, geometry: Geometry, grid: RegionGrid, ratio: float
+def _match_window(w: _Window, bg: Video, geometry: Geometry, grid: RegionGrid, ratio: float, softness: float = 0.0
                   ) -> tuple[int, int, float]:
     """Re-match the window at ``geometry``; return its fit pair (centre fg frame, best bg frame) and their NCC."""
-    bg_grid, mask = bg_on_grid(w.bg_frames, bg.size, geometry, grid)
+    bg_grid, mask = bg_on_grid(w.bg_frames, bg.size, geometry, grid, blur=softness)
     fgv, bgv = normalised(w.fg_grid, mask), normalised(bg_grid, mask)
     band = _window_band(w, BAND)
     ncc = (fgv @ bgv.T)[band.row_index, band.cells - w.bg_first]
@@ -146,6 +156,28 @@ def _phase_start(windows: list[_Window], bg: Video, geometry: Geometry, grid: Re
     return Geometry(geometry.x + dx * grid.fg_factor[0] / s, geometry.y + dy * grid.fg_factor[1] / s, s)
 
 
+def softness(windows: list[_Window], bg: Video, geometry: Geometry, grid: RegionGrid) -> float:
+    """The blur (sigma, grid pixels) that makes bg's pictures look most like fg's, on the windows' centre pairs.
+
+    A heavily compressed fg is much softer than bg. Sharp bg against soft fg, NCC
+    and the fit prefer positions half a pixel off, where bilinear interpolation
+    blurs bg (measured at crf 40: the true offset was a local minimum of NCC, and
+    the fit settled 0.5 px away). Blurring bg to fg's softness removes that pull.
+    """
+    best, chosen = -2.0, 0.0
+    for sigma in SOFTNESS:
+        nccs = []
+        for w in windows:
+            k = w.centre - w.rows.start
+            j = int(w.path[k]) - w.bg_first
+            bg_grid, mask = bg_on_grid(w.bg_frames[j : j + 1], bg.size, geometry, grid, blur=sigma)
+            nccs.append(float((normalised(w.fg_grid[k : k + 1], mask) @ normalised(bg_grid, mask).T)[0, 0]))
+        score = float(np.median(nccs))
+        if score > best + SOFTNESS_GAIN:
+            best, chosen = score, sigma
+    return chosen
+
+
 def _plausible(g: Geometry, located: Geometry, bg: Video) -> bool:
     """The fit converges from within ~16 px and 5% of the truth; far beyond that it chased noise."""
     reach = 16.0 + 4.0 * max(bg.factor)
@@ -160,22 +192,25 @@ def _fit(pairs: list[FitPair], start: Geometry, levels: int, finest: int = 0) ->
     return g
 
 
-def _work_pairs(windows: list[_Window], pairs: list[tuple[int, int]], bg: Video, fg: Video) -> list[FitPair]:
+def _work_pairs(windows: list[_Window], pairs: list[tuple[int, int]], bg: Video, fg: Video, blur: float
+                ) -> list[FitPair]:
     out = []
     for w, (i, j) in zip(windows, pairs, strict=True):
         fg_img = np.asarray(fg.frames[i])
-        out.append(FitPair(fg_img, fg.factor, w.bg_frames[j - w.bg_first], bg.factor))
+        out.append(FitPair(fg_img, fg.factor, w.bg_frames[j - w.bg_first], bg.factor, blur))
     return out
 
 
 def fit_alignment(bg: Video, fg: Video, located: Geometry, index: np.ndarray, matched: np.ndarray, ratio: float,
                   *, xp: ModuleType = np, read_full: FullFrameReader | None = None, max_rounds: int = MAX_ROUNDS
-                  ) -> Geometry:
+                  ) -> Fit:
     """Sub-pixel geometry from ``located`` and a frame path (``index``, ``matched``), on a dozen windows."""
     grid = comparison_grid(fg.size, fg.factor, bg.factor, located.scale)
     windows = _windows(fg, bg, index, matched, grid, N_PAIRS)
     geometry = _phase_start(windows, bg, located, grid, xp)
-    matches = [_match_window(w, bg, geometry, grid, ratio) for w in windows]
+    soft = softness(windows, bg, geometry, grid)
+    blur = soft * grid.fg_factor[0] / geometry.scale  # the same blur in bg full pixels, for the fit's pairs
+    matches = [_match_window(w, bg, geometry, grid, ratio, soft) for w in windows]
     # a window whose frames have no counterpart in bg would pull the fit towards noise: keep the ones that match
     top = max(m[2] for m in matches)
     keep = [k for k, m in enumerate(matches) if m[2] >= 0.5 * top] or list(range(len(matches)))
@@ -183,13 +218,13 @@ def fit_alignment(bg: Video, fg: Video, located: Geometry, index: np.ndarray, ma
     pairs = [matches[k][:2] for k in keep]
     for round_ in range(max_rounds):
         # coarse-to-fine only from the located start; later rounds start within a fraction of a pixel
-        new = _fit(_work_pairs(windows, pairs, bg, fg), geometry, levels=3 if round_ == 0 else 1)
+        new = _fit(_work_pairs(windows, pairs, bg, fg, blur), geometry, levels=3 if round_ == 0 else 1)
         if not _plausible(new, located, bg):
             break  # fg does not register on bg here: keep what we have, the confidence will say so
         moved = max(abs(new.x - geometry.x), abs(new.y - geometry.y),
                     abs(new.scale - geometry.scale) * fg.size[0] / new.scale)
         geometry = new
-        pairs = [_match_window(w, bg, geometry, grid, ratio)[:2] for w in windows]
+        pairs = [_match_window(w, bg, geometry, grid, ratio, soft)[:2] for w in windows]
         if moved < CONVERGED_PX:
             break
     coarse_work = max(*bg.factor, *fg.factor) > 1.0
@@ -197,13 +232,13 @@ def fit_alignment(bg: Video, fg: Video, located: Geometry, index: np.ndarray, ma
         # The working copies are smaller than the videos: polish on a few full-size pairs.
         chosen = [pairs[int(round(k))] for k in np.linspace(0, len(pairs) - 1, min(N_FULL_PAIRS, len(pairs)))]
         bg_full, fg_full = read_full([j for _, j in chosen], [i for i, _ in chosen])
-        full = [FitPair(fg_full[i], (1.0, 1.0), bg_full[j], (1.0, 1.0))
+        full = [FitPair(fg_full[i], (1.0, 1.0), bg_full[j], (1.0, 1.0), blur)
                 for i, j in chosen if i in fg_full and j in bg_full]
         # fg at half size is enough: on 1080p pairs it reached the full-size fit's answer to 0.002 px, 5x faster
         polished = _fit(full, geometry, levels=2, finest=1) if full else geometry
         if full and _plausible(polished, located, bg):
             geometry = polished
-    return geometry
+    return Fit(geometry, soft)
 
 
 def final_band(index: np.ndarray, half: int, n_bg: int, ratio: float) -> Band:
@@ -227,13 +262,14 @@ def final_band(index: np.ndarray, half: int, n_bg: int, ratio: float) -> Band:
     return band.union(extra)
 
 
-def match_frames(bg: Video, fg: Video, geometry: Geometry, band: Band, *, start: int = 0, chunk: int = CHUNK,
+def match_frames(bg: Video, fg: Video, fit: Fit, band: Band, *, start: int = 0, chunk: int = CHUNK,
                  label: str = "match frames") -> Iterator[tuple[int, np.ndarray]]:
     """NCC of every band cell (fg frame against the bg region under it), streamed in windows of fg rows.
 
     Yields ``(stop, ncc)`` per window: the NCC of the cells of rows ``[previous stop, stop)``,
     from row ``start`` on (a resumed run starts after the rows it has).
     """
+    geometry = fit.geometry
     grid = comparison_grid(fg.size, fg.factor, bg.factor, geometry.scale)
     with stage(label, len(band)) as bar:
         bar.advance(start)
@@ -242,7 +278,7 @@ def match_frames(bg: Video, fg: Video, geometry: Geometry, band: Band, *, start:
             lo, hi = band.offsets[a], band.offsets[b]
             cells = band.cells[lo:hi]
             need = np.unique(cells)
-            bg_grid, mask = bg_on_grid(read_frames(bg.frames, need), bg.size, geometry, grid)
+            bg_grid, mask = bg_on_grid(read_frames(bg.frames, need), bg.size, geometry, grid, blur=fit.softness)
             fg_grid = fg_on_grid(np.asarray(fg.frames[a:b]), fg.size, grid)
             prod = normalised(fg_grid, mask) @ normalised(bg_grid, mask).T
             rows = np.repeat(np.arange(b - a), np.diff(band.offsets[a : b + 1]))
@@ -283,10 +319,10 @@ def refine_alignment(bg: Video, fg: Video, located: Geometry, index: np.ndarray,
     agreed on one place in bg): an unrelated fg can still correlate with some
     smooth bg patch frame by frame, but not at one place for all of its frames.
     """
-    geometry = fit_alignment(bg, fg, located, index, matched, ratio, xp=xp, read_full=read_full)
+    fit = fit_alignment(bg, fg, located, index, matched, ratio, xp=xp, read_full=read_full)
     band = final_band(index, FINAL_BAND, len(bg), ratio)
-    ncc = np.concatenate([block for _, block in match_frames(bg, fg, geometry, band)])
-    return alignment_from(geometry, final_match(band, ncc, ratio), located_score)
+    ncc = np.concatenate([block for _, block in match_frames(bg, fg, fit, band)])
+    return alignment_from(fit.geometry, final_match(band, ncc, ratio), located_score)
 
 
 def alignment_from(geometry: Geometry, m: FrameMatch, located_score: float) -> Alignment:

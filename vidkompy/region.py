@@ -40,14 +40,16 @@ def fg_on_grid(fg_frames: np.ndarray, fg_size: tuple[int, int], grid: RegionGrid
 
 
 def bg_on_grid(bg_frames: np.ndarray, bg_size: tuple[int, int], geometry: Geometry,
-               grid: RegionGrid, *, blurred: bool = False) -> tuple[np.ndarray, np.ndarray]:
+               grid: RegionGrid, *, blurred: bool = False, blur: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The bg region under fg, sampled on fg's grid, and the mask of grid pixels inside bg.
 
     ``blurred``: the frames are already anti-aliased for this sampling step.
+    ``blur``: bg made this much blurrier first (sigma in grid pixels), to look like a softer fg.
     """
     bg_factor = (bg_size[0] / bg_frames.shape[2], bg_size[1] / bg_frames.shape[1])
     gm = grid_map(geometry.x, geometry.y, geometry.scale, grid.fg_factor, bg_factor)
-    return warp(bg_frames, gm, grid.shape, blurred=blurred), valid_mask(gm, grid.shape, bg_frames.shape[1:])
+    return (warp(bg_frames, gm, grid.shape, blurred=blurred, blur=blur * gm.shrink),
+            valid_mask(gm, grid.shape, bg_frames.shape[1:]))
 
 
 def normalised(stack: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ sigma = 0.5 x the shrink factor.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,9 +51,9 @@ def grid_map(
     return GridMap(ay, cy, ax, cx)
 
 
-def antialias(images: np.ndarray, shrink: float) -> np.ndarray:
-    """Blur before sampling at ``shrink`` source pixels per output pixel."""
-    sigma = 0.5 * shrink if shrink > 1.0 else 0.0
+def antialias(images: np.ndarray, shrink: float, extra: float = 0.0) -> np.ndarray:
+    """Blur before sampling at ``shrink`` source pixels per output pixel (and by ``extra`` more, in source pixels)."""
+    sigma = math.hypot(0.5 * shrink if shrink > 1.0 else 0.0, extra)
     images = images.astype(np.float32, copy=False)
     if sigma < 0.3:
         return images
@@ -107,16 +108,21 @@ def box_reduce(images: np.ndarray, gmap: GridMap, k: int) -> tuple[np.ndarray, G
     return blocks, GridMap(gmap.ay / k, (gmap.cy + 0.5) / k - 0.5, gmap.ax / k, (gmap.cx + 0.5) / k - 0.5)
 
 
-def warp(images: np.ndarray, gmap: GridMap, out_shape: tuple[int, int], *, blurred: bool = False) -> np.ndarray:
-    """Sample ``images`` ((N,) H, W) on the output grid, bilinear, float32."""
+def warp(images: np.ndarray, gmap: GridMap, out_shape: tuple[int, int], *, blurred: bool = False,
+         blur: float = 0.0) -> np.ndarray:
+    """Sample ``images`` ((N,) H, W) on the output grid, bilinear, float32.
+
+    ``blur``: a Gaussian of this sigma (source pixels) on top of the anti-alias.
+    """
     if images.ndim == 3 and len(images) > WARP_CHUNK:
         out = np.empty((len(images), *out_shape), np.float32)
         for a in range(0, len(images), WARP_CHUNK):
-            out[a : a + WARP_CHUNK] = warp(images[a : a + WARP_CHUNK], gmap, out_shape, blurred=blurred)
+            out[a : a + WARP_CHUNK] = warp(images[a : a + WARP_CHUNK], gmap, out_shape, blurred=blurred, blur=blur)
         return out
     if not blurred and gmap.shrink >= 2 * BOX_FROM:
-        images, gmap = box_reduce(images, gmap, int(gmap.shrink // BOX_FROM))
-    src = images if blurred else antialias(images, gmap.shrink)
+        k = int(gmap.shrink // BOX_FROM)
+        images, gmap, blur = *box_reduce(images, gmap, k), blur / k
+    src = images if blurred else antialias(images, gmap.shrink, blur)
     src = src.astype(np.float32, copy=False)
     h, w = out_shape
     ys = axis_samples(gmap.ay, gmap.cy, h, src.shape[-2])

@@ -17,6 +17,19 @@ it does not use; measured on a 10 s 720p pair with one keyframe per input,
 4 segments composed one after another took 1.5x the one pass, 8 took 2x. The
 join itself is a stream copy (0.07-0.6 s there), and the win is running the
 segments on several workers at once.
+
+How close to the one pass (measured, h264 crf 18 veryfast, 3 segments): a
+segment's frames differ from the one pass's from its first frame on, by about
+as much as either encode differs from the source - 42.1-42.3 dB worst frame on
+the tests' noisy texture and on a pan over a real photograph (both encodes
+43-44 dB from the lossless composite). x264's CRF rate control carries state
+across GOPs (the complexity blur, macroblock-tree propagation), which a fresh
+encoder starts without: cutting segments on the one pass's own keyframes
+(fixed keyint, scenecut off) gained 0.7-1 dB, with mbtree off as well 2-2.4 dB
+(44.3-45.6), and only constant QP on that grid made segments bit-identical.
+At crf 8 segments stay >= 48 dB from the one pass. On tiny frames (320x240)
+x264's frame threads do not even repeat one pass bit for bit (61 dB worst frame
+between two runs; 640x360 repeated exactly).
 """
 
 from __future__ import annotations

@@ -65,6 +65,7 @@ class FitPair:
     fg_factor: tuple[float, float]  # fg full pixels per fg picture pixel
     bg: np.ndarray  # (H, W)
     bg_factor: tuple[float, float]  # bg full pixels per bg picture pixel
+    bg_blur: float = 0.0  # extra blur of bg (sigma, bg full pixels): see `vidkompy.refine.softness`
 
 
 def _huber_weights(r: np.ndarray) -> np.ndarray:
@@ -102,7 +103,7 @@ def fit_geometry(pairs: list[FitPair], start: Geometry, *, fit_scale: bool = Tru
         for p in pairs:
             f = rescale(p.fg, 2**level) if level else p.fg.astype(np.float32)
             off = (p.fg.shape[1] / f.shape[1] * p.fg_factor[0], p.fg.shape[0] / f.shape[0] * p.fg_factor[1])
-            b = antialias(p.bg, grid_map(x, y, s, off, p.bg_factor).shrink)
+            b = antialias(p.bg, grid_map(x, y, s, off, p.bg_factor).shrink, p.bg_blur / p.bg_factor[0])
             gy, gx = np.gradient(b)
             prepared.append((f, off, p.bg_factor, np.stack([b, gx, gy])))
         for _ in range(max_iter):
