@@ -51,3 +51,17 @@ def test_blend_feathers_every_plane_of_every_format_on_its_own_grid(pix_fmt, dty
         assert (inner == over).all()
         edge = plane[y0, x0 + 4 // gx : x1 - 4 // gx]
         assert ((edge > under) & (edge < over)).all()
+
+
+@pytest.mark.parametrize("pos", [(320, 180), (0, 180), (320, 0)])
+def test_blend_strips_cover_exactly_the_soft_edge_pixels(pos):
+    """Regression: a soft left or right edge made the top strip the whole picture (blended in full, 11 ms a frame)."""
+    from vidkompy.composite import _strips
+
+    p = Placement(1280, 720, pos[0], pos[1], (1920, 1080))
+    alpha = edge_alpha(p, 3)
+    covered = np.zeros(alpha.shape, int)
+    for (ry, rx), a in _strips(alpha):
+        covered[ry, rx] += 1
+        assert np.array_equal(a, alpha[ry, rx])
+    assert np.array_equal(covered > 0, alpha < 1) and covered.max() == 1

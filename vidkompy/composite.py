@@ -160,24 +160,28 @@ class Blender:
 
 
 def _strips(alpha: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray]]:
-    """Rectangles (top, bottom, left, right bands) covering every pixel with alpha < 1."""
+    """Rectangles (top, bottom, left, right bands) covering every pixel with alpha < 1.
+
+    The edge ramp is separable (`edge_alpha`): a band row is soft across the whole
+    row, a band column down the whole column. Counting rows that are *all* opaque
+    instead made the top band the whole picture whenever the left or right edge was
+    soft (every row then has soft pixels): 11 ms a 720p frame blended in float32.
+    """
     h, w = alpha.shape
-    soft_rows = np.where((alpha < 1).any(axis=1))[0]
-    soft_cols = np.where((alpha < 1).any(axis=0))[0]
-    top = int(np.argmax(alpha.min(axis=1) >= 1)) if (alpha.min(axis=1) >= 1).any() else h
-    bottom = h - int(np.argmax(alpha.min(axis=1)[::-1] >= 1)) if (alpha.min(axis=1) >= 1).any() else h
-    left = int(np.argmax(alpha.min(axis=0) >= 1)) if (alpha.min(axis=0) >= 1).any() else w
-    right = w - int(np.argmax(alpha.min(axis=0)[::-1] >= 1)) if (alpha.min(axis=0) >= 1).any() else w
+    soft_row = alpha.max(axis=1) < 1
+    soft_col = alpha.max(axis=0) < 1
+    top = int(np.argmin(soft_row)) if not soft_row.all() else h
+    bottom = h - int(np.argmin(soft_row[::-1])) if not soft_row.all() else h
+    left = int(np.argmin(soft_col)) if not soft_col.all() else w
+    right = w - int(np.argmin(soft_col[::-1])) if not soft_col.all() else w
     out = []
-    if not len(soft_rows) and not len(soft_cols):
-        return out
     if top > 0:
-        out.append(((slice(0, top), slice(0, w)), alpha[:top, :, None][..., 0]))
-    if bottom < h:
+        out.append(((slice(0, top), slice(0, w)), alpha[:top]))
+    if bottom < h and bottom > top:
         out.append(((slice(bottom, h), slice(0, w)), alpha[bottom:h]))
-    if left > 0:
+    if left > 0 and bottom > top:
         out.append(((slice(top, bottom), slice(0, left)), alpha[top:bottom, :left]))
-    if right < w:
+    if right < w and bottom > top and right > left:
         out.append(((slice(top, bottom), slice(right, w)), alpha[top:bottom, right:]))
     return out
 
