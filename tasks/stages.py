@@ -276,8 +276,8 @@ def spatial(path: Stored[FrameMap], region: Stored[Location], bg: Stored[Decoded
             w.append(ncc=block)
             w.record(fit=as_attrs(fit))
             crash_point(f"spatial:block:{stop // CHUNK}")
-        al = alignment_from(fit.geometry, final_match(band, np.asarray(w.group["ncc"][...]), ratio),
-                            region.value.score)
+        matched_frames = final_match(band, np.asarray(w.group["ncc"][...]), ratio, f.pts, b.pts)
+        al = alignment_from(fit.geometry, matched_frames, region.value.score)
         w.put("map", al.frames.astype(np.int32))
         w.put("score", al.score)
         w.put("matched", al.matched)

@@ -148,17 +148,18 @@ def test_a_fg_that_is_all_black_is_exit_4_with_a_hint(source, bg, tmp_path):
 def test_heavy_compression_at_twice_the_frame_rate_stays_within_a_frame(source, bg, tmp_path):
     """fg at crf 40 and 50 fps: every bg frame shown twice, blocky.
 
-    Nearly every frame lands within one of its source frame and most exactly. Not all: at
-    crf 40 the encoder barely updates the first of each pair of fg frames (NCC
-    between consecutive new fg frames 0.987), so its pixels show the previous
+    Every frame lands within one of its source frame and nearly all exactly. Not
+    all: at crf 40 the encoder barely updates the first of each pair of fg frames
+    (NCC between consecutive new fg frames 0.987), so its pixels show the previous
     source frame better than their own (measured: the true bg frame's NCC 0.936,
-    the previous one's 0.943). By its pixels, that frame *is* the previous one.
+    the previous one's 0.943); only the stretch's timing pulls it back, and not
+    where the two are equally far from it. Without the timing 78% were exact.
     """
     truth = np.array([int(np.floor(i / 50 * 25 + 0.5 + 1e-6)) for i in range(20, 560)])
     fg = write(tmp_path / "fg.mp4", [crop(source[k]) for k in truth], 50, crf=40)
     frames = np.array(align(bg, fg, tmp_path / "c")["frames"])
-    assert np.mean(np.abs(frames - truth) <= 1) >= 0.98
-    assert np.mean(frames == truth) >= 0.75
+    assert np.all(np.abs(frames - truth) <= 1)
+    assert np.mean(frames == truth) >= 0.9
     assert np.all(np.diff(frames) >= 0)
 
 

@@ -45,6 +45,8 @@ CHUNK = 64  # fg frames per window of the final pass (its float32 pictures are t
 STEP_PENALTY = 2.0  # in log(1 - NCC) units; see vidkompy.dtw
 SOFTNESS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)  # bg blurs tried (sigma, grid pixels)
 SOFTNESS_GAIN = 0.002  # a blur must raise the median NCC by this much to be taken
+TIMING_PRIOR = 0.2  # log(1 - NCC) units per frame beyond half a frame from a stretch's timing
+TIMING_MIN_ROWS = 25  # a stretch shorter than this gives no timing
 
 # Reads full-size gray frames: (bg indices, fg indices) -> ({i: frame}, {j: frame})
 FullFrameReader = Callable[[Sequence[int], Sequence[int]], tuple[dict[int, np.ndarray], dict[int, np.ndarray]]]
@@ -295,15 +297,60 @@ class FrameMatch:
     score: np.ndarray  # (n_fg,) float32: NCC of fg against the bg frame under it, clipped to [0, 1]
 
 
-def final_match(band: Band, ncc: np.ndarray, ratio: float) -> FrameMatch:
-    """DTW on log(1 - NCC) with jumps and unmatched rows, their costs set by the pair's typical match."""
+def timing(path: np.ndarray, matched: np.ndarray, fg_pts: np.ndarray, bg_pts: np.ndarray, max_step: int
+           ) -> np.ndarray:
+    """Each fg frame's expected bg frame (fractional index) from the timestamps, per straight stretch of ``path``.
+
+    Within a stretch without a jump or an unmatched row, fg's frames sample bg's
+    on a straight line in time: bg time = offset + speed x fg time, fitted to
+    the path by least squares (twice, the second time without the rows more than
+    a frame off the first line). A frame's expected position is where its time
+    on that line falls among bg's timestamps. NaN outside the stretches.
+    """
+    n = len(path)
+    expected = np.full(n, np.nan)
+    cut = np.flatnonzero((np.diff(path) > max_step) | ~matched[1:] | ~matched[:-1]) + 1
+    bg_t = bg_pts[np.clip(path, 0, len(bg_pts) - 1)]
+    frame = float(np.median(np.diff(bg_pts))) if len(bg_pts) > 1 else 1.0
+    for a, b in zip(np.r_[0, cut], np.r_[cut, n], strict=True):
+        rows = np.arange(a, b)[matched[a:b]]
+        if len(rows) < TIMING_MIN_ROWS:
+            continue
+        keep = rows
+        for _ in range(2):
+            slope, offset = np.polyfit(fg_pts[keep], bg_t[keep], 1)
+            near = np.abs(bg_t[rows] - (offset + slope * fg_pts[rows])) <= frame
+            if near.sum() < TIMING_MIN_ROWS:
+                break
+            keep = rows[near]
+        expected[rows] = np.interp(offset + slope * fg_pts[rows], bg_pts, np.arange(len(bg_pts)))
+    return expected
+
+
+def final_match(band: Band, ncc: np.ndarray, ratio: float, fg_pts: np.ndarray | None = None,
+                bg_pts: np.ndarray | None = None) -> FrameMatch:
+    """DTW on log(1 - NCC) with jumps and unmatched rows, their costs set by the pair's typical match.
+
+    With the timestamps, a second pass adds a small cost for straying more than half
+    a frame from each stretch's timing (`timing`): in near-static pictures
+    neighbouring bg frames score within 1e-4 NCC of each other (measured on real
+    footage: 0.9904 against 0.9903), far less than fg's noise, and a path free to
+    wander there stalled on one frame for four. Real evidence between neighbours
+    weighs 0.7 and more in this cost; the prior, 0.2 a frame, only breaks near-ties.
+    """
     best = band.row_max(ncc)
     typical = float(np.quantile(best, MATCH_QUANTILE)) if len(best) else 1.0  # see Calibration.of
     # unmatched: below half the typical NCC (unrelated pictures score about 0); a jump: two frames of it
     gap = float(ncc_cost(np.array(0.5 * max(typical, 0.0))))
     jump = -2.0 * float(ncc_cost(np.array(max(typical, 0.5))))
     steps = Steps.for_ratio(ratio, penalty=STEP_PENALTY, jump=jump, gap=gap)
-    p = monotonic_path(band, ncc_cost(ncc).astype(np.float32), steps)
+    cost = ncc_cost(ncc).astype(np.float32)
+    p = monotonic_path(band, cost, steps)
+    if fg_pts is not None and bg_pts is not None and len(p.index) > 1:
+        expected = timing(p.index, p.matched, fg_pts, bg_pts, steps.max_step)
+        off = np.abs(band.cells - np.repeat(expected, np.diff(band.offsets)))
+        prior = np.where(np.isfinite(off), TIMING_PRIOR * np.maximum(off - 0.5, 0.0), 0.0)
+        p = monotonic_path(band, (cost + prior).astype(np.float32), steps)
     pos, found = band.find(p.index)
     score = np.where(found, ncc[np.minimum(pos, len(ncc) - 1)], 0.0)
     return FrameMatch(p.index, p.matched, np.clip(score, 0.0, 1.0).astype(np.float32))
@@ -322,7 +369,7 @@ def refine_alignment(bg: Video, fg: Video, located: Geometry, index: np.ndarray,
     fit = fit_alignment(bg, fg, located, index, matched, ratio, xp=xp, read_full=read_full)
     band = final_band(index, FINAL_BAND, len(bg), ratio)
     ncc = np.concatenate([block for _, block in match_frames(bg, fg, fit, band)])
-    return alignment_from(fit.geometry, final_match(band, ncc, ratio), located_score)
+    return alignment_from(fit.geometry, final_match(band, ncc, ratio, fg.pts, bg.pts), located_score)
 
 
 def alignment_from(geometry: Geometry, m: FrameMatch, located_score: float) -> Alignment:
