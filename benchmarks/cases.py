@@ -4,6 +4,8 @@ Between them they cover crops at several offsets (corner, odd, centre),
 full-width and full-height bands, fg scaled 0.5-2x against its region, frame
 rates 24/25/30/50/60 on both sides, trims at both ends, grades, noise, heavy
 compression, static shots (generated) and duplicated frames (Big Buck Bunny),
+real-world edits cut from the real clips (a recut that leaves bg out, an
+inserted shot with no counterpart in bg, a 24 -> 25 speed-up, pillarbox bars),
 and the long 1080p cases the performance targets are stated for. The length
 cases (opt-in: ``--length`` or by name) run 1, 2, 10 and 20 minutes of one
 1080p sequence of scenes and two hours of it at a small size.
@@ -81,6 +83,21 @@ CASES: tuple[Case, ...] = (
                  "interpolation": "AREA"}),
     Case("carphone", "carphone_pristine.mp4", "real QCIF 176x144, 29.97->25 fps",
          params={"region": (32, 24, 112, 96), "fg_fps": 25, "trim": (0.2, 0.2)}),
+    # Real-world material (vidkompy 0.2): what a release does to the footage it was cut from.
+    # bikes' shots: source frames 0-29, 30-75, 76-136, 137-190, 191-242, 243-249.
+    Case("bikes-recut", "bikes.mp4", "real, fg leaves out 1 s of bg mid-shot (91-115): one jump, 25->30 fps",
+         params={"region": (176, 28, 384, 216), "fg_fps": 30, "play": [["bg", 12, 90], ["bg", 116, 232]]}),
+    Case("bbb-inserted", "bigbuckbunny.mp4", "real 720p, 1 s of bikes inserted after bg frame 55 (unmatched), "
+         "25->30 fps",
+         params={"region": (320, 180, 640, 360), "fg_fps": 30, "fg_crf": 23,
+                 "play": [["bg", 8, 55], ["bikes.mp4", 140, 164, [78, 0, 484, 272]], ["bg", 56, 124]]}),
+    Case("bikes-speedup", "bikes.mp4", "real, PAL speed-up: bg re-timed to 24 fps, fg plays its frames 1:1 at 25",
+         params={"region": (96, 40, 448, 192), "bg_fps": 24, "fg_fps": 25, "one_to_one": True,
+                 "play": [["bg", 12, 235]]}),
+    Case("bbb-letterbox", "bigbuckbunny.mp4", "real 720p, a 4:3 crop at 0.75x pillarboxed to 16:9 (60 px bars), "
+         "25->30 fps",
+         params={"region": (400, 180, 480, 360), "fg_size": (360, 270), "bars": (60, 0, 60, 0), "fg_fps": 30,
+                 "trim": (0.3, 0.3)}),
     Case("long-30s", "samples", "30 s 1080p25 bg, 900 frames of a 720p30 crop", long=True,
          params={"bg_size": (1920, 1080), "bg_fps": 25, "seconds": 30.0, "region": (320, 180, 1280, 720),
                  "fg_fps": 30, "trim": (0.0, 0.0), "bg_crf": 20, "fg_crf": 22}),

@@ -6,7 +6,9 @@ the true map picks, and encodes with the settings vidkompy's composite uses
 fg's YUV planes pasted in place, a repeated bg frame decoded once, fg's audio
 remuxed). No alignment, no Prefect: vidkompy's times are reported as multiples
 of it. The same generator gives the true composite that outputs are scored
-against (PSNR).
+against (PSNR): fg frames the truth gives no bg frame (an inserted shot) are
+shown over a bg frame held between the true ones around them, and fg with
+black bars pastes only its active picture.
 
 ``python -m benchmarks.floor TRUTH_DIR OUT`` runs it in a fresh process and
 prints its seconds as JSON, so it is measured like vidkompy is.
@@ -71,10 +73,53 @@ def open_encoder(out: av.container.OutputContainer, fg_stream: av.video.stream.V
     return vs
 
 
-def true_composite(truth: Truth, bg_in: av.container.InputContainer,
-                   fg_in: av.container.InputContainer) -> Iterator[av.VideoFrame]:
+def reference_map(truth: Truth, shown: np.ndarray | None = None) -> np.ndarray:
+    """The bg frame the true composite shows under each fg frame.
+
+    A fg frame with no counterpart in bg (truth -1, an inserted shot) has no
+    right bg frame: any one held between the true frames on either side of the
+    stretch is as right as another. The composite holds the one ``shown`` there
+    (the map being scored; only its numbers are used) kept within those two,
+    or, without it, the true frame before the stretch (after it, at fg's start).
+    """
+    frames = np.asarray(truth.frames, np.int64)
+    matched = frames >= 0
+    if matched.all():
+        return frames
+    if not matched.any():
+        return np.zeros(len(frames), np.int64) if shown is None else np.maximum(0, np.asarray(shown[: len(frames)]))
+    idx = np.arange(len(frames))
+    before = np.maximum.accumulate(np.where(matched, idx, -1))
+    after = np.minimum.accumulate(np.where(matched, idx, len(frames))[::-1])[::-1]
+    lo = np.where(before >= 0, frames[np.maximum(before, 0)], frames[np.minimum(after, len(frames) - 1)])
+    hi = np.where(after < len(frames), frames[np.minimum(after, len(frames) - 1)], lo)
+    held = lo if shown is None or len(shown) < len(frames) else np.clip(np.asarray(shown[: len(frames)]), lo, hi)
+    return np.where(matched, frames, held)
+
+
+def active_picture(frame: av.VideoFrame, box: tuple[int, int, int, int] | None) -> av.VideoFrame:
+    """fg's picture without its bars: the active box's YUV planes copied into a frame of their own
+    (the box sits on even pixels, as bars of whole chroma samples do)."""
+    if box is None:
+        return frame
+    if frame.format.name != "yuv420p":
+        frame = frame.reformat(format="yuv420p")
+    x, y, w, h = box
+    out = av.VideoFrame(w, h, "yuv420p")
+    for k, (dst, src) in enumerate(zip(planes(out), planes(frame), strict=True)):
+        d = 1 if k == 0 else 2
+        dst[:] = src[y // d : y // d + dst.shape[0], x // d : x // d + dst.shape[1]]
+    out.pts, out.time_base = frame.pts, frame.time_base
+    return out
+
+
+def true_composite(truth: Truth, bg_in: av.container.InputContainer, fg_in: av.container.InputContainer,
+                   shown: np.ndarray | None = None) -> Iterator[av.VideoFrame]:
     """The overlay as it should be: one yuv420p frame per fg frame, at fg's timestamps.
 
+    fg's active picture (all of it, without bars) is scaled to the true region
+    and pasted at the true offset into the bg frame `reference_map` picks
+    (``shown``: the map being scored, for the fg frames truth leaves open).
     The yielded frame is bg's own decoded frame, written into in place and
     reused while the map repeats it, as vidkompy's composite does.
     """
@@ -89,7 +134,7 @@ def true_composite(truth: Truth, bg_in: av.container.InputContainer,
             slice(xs.start // 2, xs.start // 2 + (xs.stop - xs.start) // 2),
             slice(sy.start // 2, sy.start // 2 + (ys.stop - ys.start) // 2),
             slice(sx.start // 2, sx.start // 2 + (xs.stop - xs.start) // 2))
-    frames = truth.frames
+    frames = reference_map(truth, shown)
     bg_stream = bg_frames(bg_in.decode(bg_vs), (cw, ch))
     bg_index, bg_frame = -1, None
     for i, fg_frame in enumerate(fg_in.decode(fg_vs)):
@@ -102,7 +147,8 @@ def true_composite(truth: Truth, bg_in: av.container.InputContainer,
             bg_frame, bg_index = nxt, bg_index + 1
         if bg_frame is None:
             raise ValueError("bg ended before the first mapped frame")
-        fg_yuv = fg_frame.reformat(width=rw, height=rh, format="yuv420p", interpolation="BICUBIC")
+        picture = active_picture(fg_frame, truth.active)
+        fg_yuv = picture.reformat(width=rw, height=rh, format="yuv420p", interpolation="BICUBIC")
         for k, (dst, src) in enumerate(zip(planes(bg_frame), planes(fg_yuv), strict=True)):
             dy, dx, fy, fx = (ys, xs, sy, sx) if k == 0 else half
             dst[dy, dx] = src[fy, fx]

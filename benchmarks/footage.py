@@ -44,34 +44,49 @@ class Truth:
 
     bg: Path
     fg: Path
-    x: float  # top-left of the bg region fg shows, bg pixels
+    x: float  # top-left of the bg region fg (its active picture, when it has bars) shows, bg pixels
     y: float
-    scale: float  # fg width / region width
-    frames: np.ndarray  # true bg frame per fg frame
+    scale: float  # fg (active picture) width / region width
+    frames: np.ndarray  # true bg frame per fg frame; -1: no counterpart in bg (an inserted shot)
     labels: np.ndarray  # per bg frame: equal labels = the same picture (static shots, duplicated frames)
     bg_fps: float
     fg_fps: float
     bg_size: tuple[int, int]
     fg_size: tuple[int, int]
     has_audio: bool
+    # fg's active picture (x, y, w, h) in fg pixels when fg carries black bars; None: the whole frame
+    active: tuple[int, int, int, int] | None = None
+
+    @property
+    def picture_size(self) -> tuple[int, int]:
+        """fg's picture without its bars, fg pixels."""
+        return (self.active[2], self.active[3]) if self.active else self.fg_size
 
     @property
     def region_size(self) -> tuple[int, int]:
-        """The bg region fg shows, in whole bg pixels."""
-        return round(self.fg_size[0] / self.scale), round(self.fg_size[1] / self.scale)
+        """The bg region fg's picture shows, in whole bg pixels."""
+        w, h = self.picture_size
+        return round(w / self.scale), round(h / self.scale)
+
+    @property
+    def matched(self) -> np.ndarray:
+        """Per fg frame: True where it has a counterpart in bg."""
+        return self.frames >= 0
 
     def to_json(self) -> dict:
         return {"bg": self.bg.name, "fg": self.fg.name, "x": self.x, "y": self.y, "scale": self.scale,
                 "frames": [int(f) for f in self.frames], "labels": [int(v) for v in self.labels],
                 "bg_fps": self.bg_fps, "fg_fps": self.fg_fps, "bg_size": list(self.bg_size),
-                "fg_size": list(self.fg_size), "has_audio": self.has_audio}
+                "fg_size": list(self.fg_size), "has_audio": self.has_audio,
+                "active": None if self.active is None else list(self.active)}
 
     @classmethod
     def from_json(cls, folder: Path, d: dict) -> Truth:
         return cls(folder / d["bg"], folder / d["fg"], float(d["x"]), float(d["y"]), float(d["scale"]),
                    np.asarray(d["frames"], np.int64), np.asarray(d["labels"], np.int64), float(d["bg_fps"]),
                    float(d["fg_fps"]), (int(d["bg_size"][0]), int(d["bg_size"][1])),
-                   (int(d["fg_size"][0]), int(d["fg_size"][1])), bool(d["has_audio"]))
+                   (int(d["fg_size"][0]), int(d["fg_size"][1])), bool(d["has_audio"]),
+                   None if d.get("active") is None else tuple(int(v) for v in d["active"]))
 
 
 def true_frames(n_src: int, bg_fps: float, fg_fps: float, trim: tuple[float, float]) -> np.ndarray:
@@ -145,6 +160,9 @@ def cut_pair(
     audio: bool = False,
     seed: int = 0,
     interpolation: str = "BICUBIC",
+    play: np.ndarray | None = None,
+    inserts: Iterable[np.ndarray] = (),
+    bars: tuple[int, int, int, int] = (0, 0, 0, 0),
 ) -> Truth:
     """Write ``NAME.bg.mp4`` (every source frame) and ``NAME.fg.mp4`` (a cut of it) and return the truth.
 
@@ -152,14 +170,25 @@ def cut_pair(
     generator); ``region`` is (x, y, w, h) in source pixels, ``fg_size`` resizes
     that crop, ``grade`` is fg's (gain, offset), ``noise`` the sigma of Gaussian
     noise added to fg (grey levels), ``trim`` seconds cut from fg's start and end.
+    ``play``, when given, is the source frame of every fg frame instead (a recut,
+    a speed-up; monotonic), -1 where fg shows the next of ``inserts`` (pictures
+    of region size from elsewhere: an inserted shot, which has no counterpart in
+    bg). ``bars`` (left, top, right, bottom) puts black bars around fg's
+    picture, which becomes the truth's active box.
     Source frames are labelled as they pass: a frame within ``SAME_PICTURE`` of the
     previous one is the same picture, so a match on its twin is not an error.
     """
     folder.mkdir(parents=True, exist_ok=True)
     rx, ry, rw, rh = region
     fw, fh = fg_size or (rw, rh)
+    left, top, right, bottom = bars
+    boxed = any(bars)
     bg_rate, fg_rate = _as_fraction(src_fps), _as_fraction(fg_fps)
-    truth = true_frames(n_src, float(bg_rate), float(fg_rate), trim)
+    truth = true_frames(n_src, float(bg_rate), float(fg_rate), trim) if play is None else np.asarray(play, np.int64)
+    shown = truth[truth >= 0]
+    if len(shown) and (np.any(np.diff(shown) < 0) or shown[-1] >= n_src):
+        raise ValueError(f"{name}: fg must play source frames forward, within the source's {n_src}")
+    extra = iter(inserts)
     rng = np.random.default_rng(seed)
     bg_path, fg_path = folder / f"{name}.bg.mp4", folder / f"{name}.fg.mp4"
     labels = np.zeros(n_src, np.int64)
@@ -173,7 +202,7 @@ def cut_pair(
             if bg_out is None:
                 bg_size = (src.shape[1], src.shape[0])
                 bg_out, bg_vs = _open_encoder(bg_path, bg_size, bg_rate, bg_crf)
-                fg_out, fg_vs = _open_encoder(fg_path, (fw, fh), fg_rate, fg_crf)
+                fg_out, fg_vs = _open_encoder(fg_path, (fw + left + right, fh + top + bottom), fg_rate, fg_crf)
                 tone = _add_tone(fg_out) if audio else None
             cur = src.astype(np.int16)
             same = prev is not None and float(np.abs(cur - prev).mean()) < SAME_PICTURE
@@ -182,8 +211,9 @@ def cut_pair(
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(src), format="rgb24")
             frame.pts = k
             _encode(bg_out, bg_vs, frame)
-            while i < len(truth) and truth[i] == k:
-                pixels = src[ry : ry + rh, rx : rx + rw]
+            # an inserted stretch is written when the source reaches the frame before it (or at the start)
+            while i < len(truth) and truth[i] in (k, -1):
+                pixels = src[ry : ry + rh, rx : rx + rw] if truth[i] == k else next(extra)
                 if grade != (1.0, 0.0) or noise > 0:
                     f = grade[0] * pixels.astype(np.float32) + grade[1]
                     if noise > 0:
@@ -192,6 +222,10 @@ def cut_pair(
                 crop = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
                 if (fw, fh) != (rw, rh):
                     crop = crop.reformat(width=fw, height=fh, interpolation=interpolation)
+                if boxed:
+                    canvas = np.zeros((fh + top + bottom, fw + left + right, 3), np.uint8)
+                    canvas[top : top + fh, left : left + fw] = crop.to_ndarray(format="rgb24")
+                    crop = av.VideoFrame.from_ndarray(canvas, format="rgb24")
                 crop.pts = i
                 _encode(fg_out, fg_vs, crop)
                 i += 1
@@ -205,8 +239,10 @@ def cut_pair(
         for out in (bg_out, fg_out):
             if out is not None:
                 out.close()
+    if i != len(truth):
+        raise ValueError(f"{name}: wrote {i} of {len(truth)} fg frames")
     return Truth(bg_path, fg_path, float(rx), float(ry), fw / rw, truth, labels, float(bg_rate), float(fg_rate),
-                 bg_size, (fw, fh), audio)
+                 bg_size, (fw + left + right, fh + top + bottom), audio, (left, top, fw, fh) if boxed else None)
 
 
 def decoded_rgb(path: Path) -> Iterator[np.ndarray]:
@@ -294,10 +330,59 @@ def _from_synthetic(folder: Path, name: str, params: dict) -> Truth:
     return cut_pair(src, n, fps, folder, name, **p)
 
 
+def retimed(first: int, last: int, src_fps: float, fg_fps: float, one_to_one: bool = False) -> np.ndarray:
+    """Source frames ``first..last`` played at ``fg_fps``: the nearest one at each fg frame's time (as
+    `true_frames` does), or each frame once (``one_to_one``: a speed-up, fg's clock runs at another rate)."""
+    if one_to_one:
+        return np.arange(first, last + 1, dtype=np.int64)
+    n = int(math.ceil((last - first + 1) * fg_fps / src_fps)) + 1
+    shown = np.array([first + math.floor(j * src_fps / fg_fps + 0.5 + 1e-6) for j in range(n)], np.int64)
+    return shown[shown <= last]
+
+
+def _inserted(clip: str, first: int, last: int, box: tuple[int, int, int, int], size: tuple[int, int],
+              fg_fps: float, one_to_one: bool) -> list[np.ndarray]:
+    """Frames ``first..last`` of another clip, re-timed like the rest, ``box`` of them resized to fg's crop."""
+    path = real_clip(clip)
+    _, rate = clip_info(path)
+    wanted = retimed(first, last, float(rate), fg_fps, one_to_one)
+    x, y, w, h = box
+    pictures: dict[int, np.ndarray] = {}
+    for k, src in enumerate(decoded_rgb(path)):
+        if k > wanted[-1]:
+            break
+        if k in wanted:
+            crop = av.VideoFrame.from_ndarray(np.ascontiguousarray(src[y : y + h, x : x + w]), format="rgb24")
+            pictures[k] = crop.reformat(width=size[0], height=size[1], interpolation="BICUBIC").to_ndarray(
+                format="rgb24")
+    return [pictures[int(k)] for k in wanted]
+
+
 def _from_clip(folder: Path, name: str, clip: str, params: dict) -> Truth:
+    """A real clip cut by `cut_pair`. Besides cut_pair's options: ``bg_fps`` re-times bg (its frames, another
+    clock), ``play`` lists fg's stretches in order, ``["bg", first, last]`` for bg's own frames (a recut leaves
+    some out) or ``[clip, first, last, [x, y, w, h]]`` for pictures from another clip (an inserted shot), each
+    re-timed to fg's rate, or played frame for frame with ``one_to_one``."""
+    p = dict(params)
     path = real_clip(clip)
     n, rate = clip_info(path)
-    return cut_pair(decoded_rgb(path), n, rate, folder, name, **params)
+    rate = _as_fraction(p.pop("bg_fps", rate))
+    one_to_one = bool(p.pop("one_to_one", False))
+    segments = p.pop("play", None)
+    play, inserts = None, []
+    if segments is not None:
+        fg_fps = float(_as_fraction(p.get("fg_fps", 30)))
+        size = tuple(p["region"][2:])
+        parts = []
+        for seg in segments:
+            if seg[0] == "bg":
+                parts.append(retimed(int(seg[1]), int(seg[2]), float(rate), fg_fps, one_to_one))
+            else:
+                got = _inserted(seg[0], int(seg[1]), int(seg[2]), tuple(seg[3]), size, fg_fps, one_to_one)
+                parts.append(np.full(len(got), -1, np.int64))
+                inserts += got
+        play = np.concatenate(parts)
+    return cut_pair(decoded_rgb(path), n, rate, folder, name, play=play, inserts=inserts, **p)
 
 
 def footage_folder(name: str, source: str, params: dict) -> Path:

@@ -26,7 +26,16 @@ import numpy as np
 from benchmarks import REPO
 from benchmarks.cases import Case
 from benchmarks.footage import Truth, build_info
-from benchmarks.metrics import offset_error, scale_error, score_frames, score_video
+from benchmarks.metrics import (
+    active_error,
+    nearest_pictures,
+    offset_error,
+    scale_error,
+    score_frames,
+    score_unmatched,
+    score_video,
+    wrong_but_closer,
+)
 from benchmarks.process import Measured, run_measured, total_memory
 from benchmarks.report import STAGES, ratio
 
@@ -55,9 +64,16 @@ def empty_result(case: Case) -> dict:
         "error": None,
         "load_1m": None,  # the machine's load average when the case started: other work skews the times
         "footage": {k: None for k in ("bg_size", "bg_fps", "fg_size", "fg_fps", "n_bg", "n_fg", "x", "y", "scale",
-                                      "audio", "minutes", "generation_s", "generation_fps")},
+                                      "audio", "minutes", "generation_s", "generation_fps", "active",
+                                      "n_unmatched")},
+        # exact and within_one are on the fg frames with a counterpart in bg (n_matched); unmatched_* score the
+        # others; wrong_but_closer: share of wrong frames whose chosen bg frame is nearer fg's pixels
         "accuracy": {k: None for k in ("exact", "within_one", "worst", "monotonic", "n_found", "offset_px",
-                                       "scale_err", "x", "y", "scale", "confidence", "wrong")},
+                                       "scale_err", "x", "y", "scale", "confidence", "wrong", "n_matched",
+                                       "unmatched_recall", "unmatched_precision", "n_unmatched_true",
+                                       "n_unmatched_found", "unmatched_true", "unmatched_found", "active",
+                                       "active_true", "active_ok", "active_err_px", "wrong_but_closer",
+                                       "wrong_closer", "visual_nearest")},
         "floor": {"seconds": None, "process_s": None, "max_rss_mb": None, "per_frame_s": None},
         "vidkompy": {"seconds": None, "ratio": None, "import_s": None, "call_s": None, "stages_s": None,
                      "critical_path_s": None, "overhead_s": None, "overhead_ratio": None, "overhead_path_s": None,
@@ -76,7 +92,9 @@ def describe_footage(truth: Truth) -> dict:
     return {"bg_size": list(truth.bg_size), "bg_fps": truth.bg_fps, "fg_size": list(truth.fg_size),
             "fg_fps": truth.fg_fps, "n_bg": int(len(truth.labels)), "n_fg": int(len(truth.frames)), "x": truth.x,
             "y": truth.y, "scale": truth.scale, "audio": truth.has_audio,
-            "minutes": round(len(truth.labels) / truth.bg_fps / 60, 3), **build_info(truth)}
+            "minutes": round(len(truth.labels) / truth.bg_fps / 60, 3), **build_info(truth),
+            "active": None if truth.active is None else list(truth.active),
+            "n_unmatched": int((~truth.matched).sum())}
 
 
 # The stages of the flow's front, which overlap (see critical_path); every other stage runs after them, in turn.
@@ -185,8 +203,27 @@ def run_case(case: Case, truth: Truth, work: Path, env: dict[str, str], *, timeo
                          "scale_err": round(scale_error(got["scale"], truth), 6), "x": round(got["x"], 4),
                          "y": round(got["y"], 4), "scale": round(got["scale"], 6),
                          "confidence": round(got["confidence"], 4), "wrong": fsc.wrong}
+        un = score_unmatched(got.get("unmatched"), truth)
+        active_ok, active_err = active_error(got.get("active"), truth)
+        r["accuracy"].update({
+            "n_matched": fsc.n_matched, "n_unmatched_true": un.n_true, "n_unmatched_found": un.n_reported,
+            "unmatched_recall": None if un.recall is None else round(un.recall, 5),
+            "unmatched_precision": None if un.precision is None else round(un.precision, 5),
+            "unmatched_true": un.true_ranges, "unmatched_found": un.reported_ranges, "active": got.get("active"),
+            "active_true": None if truth.active is None else list(truth.active), "active_ok": active_ok,
+            "active_err_px": active_err})
+        closer = wrong_but_closer(frames, truth)
+        r["accuracy"].update(wrong_but_closer=closer.closer, wrong_closer=closer.as_dict())
+        if closer.n_wrong:
+            log(f"{closer.n_wrong} wrong frame(s): {100 * closer.closer:.0f}% closer to fg than the true one "
+                f"({closer.psnr_chosen} against {closer.psnr_true} dB)")
+            if not case.long:  # every frame against its neighbours: bg's regions in memory, short cases only
+                near = nearest_pictures(frames, truth)
+                r["accuracy"]["visual_nearest"] = near.as_dict()
+                log(f"the true picture is the nearest to fg's pixels in {100 * (near.truth_nearest or 0):.1f}% "
+                    f"of matched frames, vidkompy's in {100 * (near.found_nearest or 0):.1f}%")
         if case.compose:
-            vs = score_video(output, truth)
+            vs = score_video(output, truth, frames)
             r["output"].update(psnr=vs.psnr, worst_frame_psnr=vs.worst_frame_psnr, n_frames=vs.n_frames)
             log(f"output PSNR {vs.psnr} dB")
         else:

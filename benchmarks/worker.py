@@ -1,6 +1,7 @@
 """The child process of a measured vidkompy run: the public Python API, as a user calls it.
 
-It prints one JSON object: the alignment, the per-stage seconds vidkompy
+It prints one JSON object: the alignment (with the per-frame match score, the
+unmatched fg ranges and fg's active box), the per-stage seconds vidkompy
 reports (``ComposeResult.timings``, computed stages only), which stages ran, and
 how long the heavy imports and the ``compose`` call (``vidkompy.align`` with
 ``--align-only``: no video written) took inside the process.
@@ -29,9 +30,9 @@ def main() -> None:
 
     start = time.perf_counter()
     # What compose imports lazily on its first call (Prefect, the flow, torch through the stages).
-    import flows.compose  # noqa: F401
     import vidkompy
     import vidkompy.cli  # noqa: F401
+    import vidkompy_flows.compose  # noqa: F401
     from vidkompy.embed import find_weights
 
     imported = time.perf_counter()
@@ -44,6 +45,9 @@ def main() -> None:
     print(json.dumps({
         "x": float(r.x), "y": float(r.y), "scale": float(r.scale), "confidence": float(r.confidence),
         "frames": [int(f) for f in r.frames], "output": r.output,
+        "score": None if r.score is None else [round(float(v), 4) for v in r.score],
+        "unmatched": [[int(a), int(b)] for a, b in r.unmatched],
+        "active": None if r.alignment.active is None else [int(v) for v in r.alignment.active],
         "timings": {k: float(v) for k, v in r.timings.items()}, "computed": list(r.computed),
         "import_s": imported - start, "call_s": done - imported,
         "embedding": "mobilenet" if find_weights() else "fallback (no weights)",
