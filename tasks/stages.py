@@ -68,8 +68,10 @@ log = logging.getLogger("vidkompy")
 T = TypeVar("T")
 
 # Bump a stage's version when its algorithm changes: old artifacts stop matching.
-VERSIONS = {"decode": 2, "locate": 2, "embed": 2, "index": 2, "dtw": 2, "spatial": 3}
+VERSIONS = {"decode": 3, "locate": 2, "embed": 3, "index": 2, "dtw": 3, "spatial": 4}
 BLOCK = 256  # frames per chunk written (and per shard of pictures)
+# pictures per compressed chunk inside a shard: windows of 64 read 3x faster than with one, single reads as fast
+PICTURES_PER_CHUNK = 8
 # Stages whose arrays are a value or two per frame: read whole to verify a cached copy (megabytes at most).
 SMALL = {"locate", "index", "dtw", "spatial"}
 
@@ -123,7 +125,7 @@ def decode(path: str, role: str, store: Store):
     def compute(w: ArtifactWriter) -> Decoded:
         decoder = ThumbnailDecoder(path, WORK_WIDTH)
         tw, th = decoder.size
-        thumbs = w.array("thumbs", (th, tw), "uint8", BLOCK, shard=BLOCK)
+        thumbs = w.array("thumbs", (th, tw), "uint8", PICTURES_PER_CHUNK, shard=BLOCK)
         w.array("pts", (), "float64", BLOCK * 16)
         lost = int(w.progress.get("lost", 0))
         bars = BarStats.restore(w.progress["bars"]) if "bars" in w.progress else BarStats(*decoder.info_size)

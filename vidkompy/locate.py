@@ -73,19 +73,27 @@ class _Pictures:
 
     def best(self, template: np.ndarray, subset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per position: the best NCC over the pictures, and the bg frame that gave it."""
+        return self.best_of([template], subset)[0]
+
+    def best_of(self, templates: list[np.ndarray], subset: np.ndarray | None = None
+                ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`best` for several templates, the pictures' spectra and tables computed once per chunk for all."""
         rows = np.arange(len(self.indices)) if subset is None else subset
-        best = arg = None
+        out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(templates)
         for a in range(0, len(rows), SEARCH_CHUNK):
             part = rows[a : a + SEARCH_CHUNK]
-            ncc = NccSearch(self.images[part])(template)
-            m, k = ncc.max(axis=0), ncc.argmax(axis=0)
-            frame = self.indices[part][k]
-            if best is None:
-                best, arg = m, frame
-            else:
-                better = m > best
-                best, arg = np.where(better, m, best), np.where(better, frame, arg)
-        return best, arg
+            search = NccSearch(self.images[part])
+            for t, template in enumerate(templates):
+                ncc = search(template)
+                m, k = ncc.max(axis=0), ncc.argmax(axis=0)
+                frame = self.indices[part][k]
+                if out[t] is None:
+                    out[t] = (m, frame)
+                else:
+                    best, arg = out[t]
+                    better = m > best
+                    out[t] = (np.where(better, m, best), np.where(better, frame, arg))
+        return out
 
 
 def locate(
@@ -159,8 +167,7 @@ def locate(
         ts = templates(scale, samples)
         if ts is None:
             return None
-        return vote([pictures.best(t, quick_subset if quick else None) for t in ts],
-                    max(2, agree // 2) if quick else agree)
+        return vote(pictures.best_of(ts, quick_subset if quick else None), max(2, agree // 2) if quick else agree)
 
     tried: dict[float, tuple[float, tuple[int, int], list[int]]] = {}
     if fits >= 1.0 - 1e-9 and (r := score_at(1.0)) is not None:

@@ -10,6 +10,9 @@ from typing import Protocol
 
 import numpy as np
 
+MAX_GAP = 4  # frames skipped inside one read
+RUN = 256  # frames read at most at once
+
 
 class FrameSource(Protocol):
     """An (N, ...) array-like: ``len``, ``shape`` and reads by index or slice."""
@@ -32,9 +35,15 @@ def read_frames(source: FrameSource, indices: np.ndarray) -> np.ndarray:
     if not len(indices):
         return np.zeros((0, *source.shape[1:]), np.uint8)
     uniq = np.unique(indices)
-    runs = np.split(uniq, np.flatnonzero(np.diff(uniq) > 1) + 1)
-    stacked = np.concatenate([np.asarray(source[int(r[0]) : int(r[-1]) + 1]) for r in runs])
-    return stacked[np.searchsorted(uniq, indices)]
+    # one read per run, a run spanning small gaps too (every 2nd frame: one read, not hundreds), at most RUN long
+    parts, start = [], 0
+    for k in range(1, len(uniq) + 1):
+        if k == len(uniq) or uniq[k] - uniq[k - 1] > MAX_GAP or uniq[k] - uniq[start] >= RUN:
+            lo = int(uniq[start])
+            window = np.asarray(source[lo : int(uniq[k - 1]) + 1])
+            parts.append(window[uniq[start:k] - lo])
+            start = k
+    return np.concatenate(parts)[np.searchsorted(uniq, indices)]
 
 
 def windows(n: int, size: int):

@@ -355,8 +355,8 @@ class ArtifactWriter:
               ) -> Appendable:
         """An appendable (N, *tail) array; reopened and cut to its recorded length when resuming.
 
-        ``shard``: store ``shard`` rows per file with one row per chunk inside, so that
-        single rows (pictures) read cheaply and a long video is not a million files.
+        ``shard``: store ``shard`` rows per file, ``chunk`` rows per chunk inside it, so
+        that a few rows (pictures) read cheaply and a long video is not a million files.
         """
         recorded = int(self.progress.get("lengths", {}).get(name, 0))
         with _cache_errors(self.store.root, self.stage):
@@ -367,7 +367,7 @@ class ArtifactWriter:
             else:
                 if name in self.group:
                     del self.group[name]
-                chunks = (1 if shard else chunk, *tail)
+                chunks = (chunk, *tail)
                 arr = self.group.create_array(name, shape=(0, *tail), dtype=dtype, chunks=chunks,
                                               shards=(shard, *tail) if shard else None, compressors=COMPRESSOR)
         self._arrays[name] = Appendable(arr)
