@@ -20,10 +20,12 @@ install-gpu: $(STAMP)
 	$(PY) -m pip uninstall --yes faiss-cpu
 	$(PY) -m pip install --quiet -e '.[gpu,dev]'
 
+# The sample fg is graded and pillarboxed, so the overlay shows where it went; --plot writes the frame map beside it.
 demo: $(STAMP)
 	$(PY) -m vidkompy.samples $(DEMO)
 	PREFECT_HOME=$(CURDIR)/$(DEMO)/prefect $(VENV)/bin/vidkompy $(DEMO)/demo.bg.mp4 $(DEMO)/demo.fg.mp4 \
-		-o $(DEMO)/demo_overlay.mp4 --cache-dir $(DEMO)/cache
+		-o $(DEMO)/demo_overlay.mp4 --cache-dir $(DEMO)/cache --plot
+	@echo "look at $(DEMO)/demo_overlay.mp4 and $(DEMO)/demo_overlay.map.png (README: 'What the demo shows')"
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

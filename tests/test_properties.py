@@ -36,16 +36,11 @@ def brute_force(rows: list[np.ndarray], costs: list[np.ndarray], steps: Steps) -
     best = np.inf
     options = [[(int(b), True) for b in r] + ([(None, False)] if steps.gap is not None else []) for r in rows]
     for combo in itertools.product(*options):
-        total, prev = 0.0, None
-        for i, (b, m) in enumerate(combo):
-            if m:
-                total += float(costs[i][list(rows[i]).index(b)])
-                if prev is not None:
-                    total += float(steps.cost(np.array([b - prev]))[0])
-                prev = b
-            else:
-                total += steps.gap
-        best = min(best, total)
+        index, prev = [], None
+        for b, m in combo:
+            prev = b if m else prev  # an unmatched row holds the position before it
+            index.append(prev)
+        best = min(best, path_cost(rows, costs, steps, index, [m for _, m in combo]))
     return best
 
 

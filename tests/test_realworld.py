@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
 from tests.helpers import VIDKOMPY, decode_all
+from tests.helpers import write_video as write
 from vidkompy.samples import source_frames
 
 REGION = (72, 40, 160, 120)  # x, y, w, h of fg's picture in bg
@@ -20,21 +19,6 @@ REGION = (72, 40, 160, 120)  # x, y, w, h of fg's picture in bg
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([VIDKOMPY, *args], capture_output=True, text=True, timeout=300, env=os.environ.copy())
-
-
-def write(path: Path, frames: list[np.ndarray], fps: float | str, crf: int = 18) -> Path:
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=Fraction(fps))
-        vs.width, vs.height, vs.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        vs.options = {"crf": str(crf), "preset": "veryfast"}
-        for k, f in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), "rgb24")
-            frame.pts = k
-            for p in vs.encode(frame):
-                out.mux(p)
-        for p in vs.encode(None):
-            out.mux(p)
-    return path
 
 
 def crop(frame: np.ndarray) -> np.ndarray:

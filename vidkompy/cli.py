@@ -137,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     argv = list(argv)
+    if {"--bg", "--fg"} & set(argv):
+        # vidkompy 1.x took --bg/--fg/--output; say what replaced them rather than "invalid choice"
+        print("vidkompy: error: BG and FG are positional now: vidkompy BG FG [-o OUT] (see docs/migration.md)",
+              file=sys.stderr)
+        raise SystemExit(2)
     if argv and argv[0] in ("-V", "--version"):
         from vidkompy import __version__
 

@@ -128,12 +128,17 @@ def make_pair(
     speed: float = 2.0,
     static: int = 0,
     grade: tuple[float, float] = (1.0, 0.0),
+    tint: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    bars: tuple[int, int] = (0, 0),
 ) -> SamplePair:
     """Write ``NAME.bg.mp4`` and ``NAME.fg.mp4`` into ``folder`` and return the truth.
 
     ``region`` is (x, y, w, h) in bg pixels; ``fg_size`` resizes that crop (a
     scaled fg); ``trim`` cuts seconds from fg's start and end; ``grade`` is fg's
-    (gain, offset) against bg, as a colourist's change would be.
+    (gain, offset) against bg, as a colourist's change would be, and ``tint`` a
+    further gain per R, G, B channel. ``bars`` frames fg's picture in black bars
+    of (left/right, top/bottom) fg pixels each side (a pillarbox or letterbox):
+    fg's file is that much larger, the truth stays that of its picture.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -149,7 +154,8 @@ def make_pair(
 
     bg_path, fg_path = folder / f"{name}.bg.mp4", folder / f"{name}.fg.mp4"
     bg_out, bg_vs = _open_encoder(bg_path, bw, bh, bg_rate, bg_crf)
-    fg_out, fg_vs = _open_encoder(fg_path, fw, fh, fg_rate, fg_crf)
+    bx, by = bars
+    fg_out, fg_vs = _open_encoder(fg_path, fw + 2 * bx, fh + 2 * by, fg_rate, fg_crf)
     tone = _add_tone_stream(fg_out) if audio else None
     i = 0
     for k, src in enumerate(source_frames(bw, bh, n_bg, seed=seed, speed=speed, static=static)):
@@ -161,9 +167,15 @@ def make_pair(
             pixels = src[ry : ry + rh, rx : rx + rw]
             if grade != (1.0, 0.0):
                 pixels = np.clip(grade[0] * pixels.astype(np.float32) + grade[1], 0, 255).astype(np.uint8)
+            if tint != (1.0, 1.0, 1.0):
+                pixels = np.clip(pixels * np.asarray(tint, np.float32), 0, 255).astype(np.uint8)
             crop = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), "rgb24")
             if (fw, fh) != (rw, rh):
                 crop = crop.reformat(width=fw, height=fh, interpolation="BICUBIC")
+            if bars != (0, 0):
+                framed = np.zeros((fh + 2 * by, fw + 2 * bx, 3), np.uint8)
+                framed[by : by + fh, bx : bx + fw] = crop.to_ndarray(format="rgb24")
+                crop = av.VideoFrame.from_ndarray(framed, "rgb24")
             crop.pts = i
             for packet in fg_vs.encode(crop):
                 fg_out.mux(packet)
@@ -184,9 +196,13 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--seconds", type=float, default=4.0)
     args = parser.parse_args()
+    # fg is graded (warmer, more contrast) and pillarboxed, as a restored transfer would be: in the
+    # overlay it shows as a warm rectangle whose texture runs on into bg's, without its black bars.
+    bars = (40, 0)
     pair = make_pair(args.folder, name="demo", bg_size=(640, 360), region=(200, 96, 320, 180),
-                     seconds=args.seconds)
-    print(f"bg {pair.bg}\nfg {pair.fg}\ntruth x={pair.x:g} y={pair.y:g} scale={pair.scale:g}, "
+                     seconds=args.seconds, grade=(1.4, -45.0), tint=(1.3, 1.0, 0.6), bars=bars)
+    print(f"bg {pair.bg}\nfg {pair.fg} (a 320x180 crop of bg, graded warmer and with more contrast, between "
+          f"{bars[0]} px black bars left and right)\ntruth x={pair.x:g} y={pair.y:g} scale={pair.scale:g}, "
           f"{len(pair.frames)} fg frames from bg frame {pair.frames[0]} to {pair.frames[-1]}")
 
 
