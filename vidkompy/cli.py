@@ -290,6 +290,9 @@ def _report_batch(summary: dict) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from vidkompy.device import few_malloc_arenas
+
+    few_malloc_arenas()  # before the threads that would each take an arena start
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "cache":
         from vidkompy.cache_admin import cache_main

@@ -6,6 +6,7 @@ module, its torch device and its FAISS flag.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import sys
 from dataclasses import dataclass
@@ -49,9 +50,27 @@ def single_threaded_blas() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def few_malloc_arenas(arenas: int = 2) -> None:
+    """At most ``arenas`` glibc malloc arenas for the rest of the process (Linux; elsewhere nothing).
+
+    Stages run in worker threads beside zarr's, PyAV's and Prefect's, and glibc
+    gives threads arenas of their own, which keep what they freed: the same
+    one-minute 1080p run peaked anywhere from 741 to 978 MB. With two arenas it
+    peaked at 590-660 MB, as fast (measured, 3 runs each).
+    """
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def probe_device(gpu: bool = True) -> Device:
     """Use a GPU when asked and one is there; otherwise say so once and use the CPU."""
     if not _cache:
+        few_malloc_arenas()
         single_threaded_blas()
     if gpu in _cache:
         return _cache[gpu]
