@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vidkompy.dtw import Band
 from vidkompy.models import Geometry
 from vidkompy.resample import grid_map, valid_mask, warp
 
@@ -58,17 +57,3 @@ def normalised(stack: np.ndarray, mask: np.ndarray) -> np.ndarray:
     v -= v.mean(axis=1, keepdims=True)
     v /= np.linalg.norm(v, axis=1, keepdims=True) + 1e-6
     return v
-
-
-def cells_ncc(fg_rows: np.ndarray, bg_rows: np.ndarray, bg_first: int, band: Band, rows: slice) -> np.ndarray:
-    """NCC of band cells: fg row i (``fg_rows[i - rows.start]``) against bg frame ``cell``.
-
-    ``fg_rows``/``bg_rows`` come from `normalised`; ``bg_rows[k]`` is bg frame
-    ``bg_first + k``. One matrix product (BLAS) for the window, then a gather.
-    """
-    lo, hi = band.offsets[rows.start], band.offsets[rows.stop]
-    cells = band.cells[lo:hi]
-    counts = np.diff(band.offsets[rows.start : rows.stop + 1])
-    r = np.repeat(np.arange(rows.stop - rows.start), counts)
-    prod = fg_rows @ bg_rows.T
-    return prod[r, cells - bg_first]

@@ -46,12 +46,6 @@ def read_frames(source: FrameSource, indices: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)[np.searchsorted(uniq, indices)]
 
 
-def windows(n: int, size: int):
-    """``(start, stop)`` of consecutive windows of ``size`` over ``range(n)``."""
-    for a in range(0, n, size):
-        yield a, min(n, a + size)
-
-
 class ActivePicture:
     """A working copy cut to the active picture inside black bars: a `FrameSource` of its own.
 
