@@ -23,6 +23,7 @@ from prefect.runtime import deployment as current_deployment
 from prefect.states import Failed
 
 from vidkompy.batch import Pair, find_pairs, is_done, output_for, settings_comment
+from vidkompy.chunks import KEYINT
 from vidkompy.encoding import OutputSettings, default_suffix, validate_settings
 from vidkompy.store import Store
 from vidkompy_flows.compose import compose
@@ -101,14 +102,16 @@ def batch(
     crf: int | None = None,
     preset: str | None = None,
     audio: str = "fg",
+    keyint: int = KEYINT,
 ) -> dict:
     """Compose every ``NAME.bg.EXT`` + ``NAME.fg.EXT`` of ``folder`` into ``output_dir/NAME.mp4``."""
-    settings = OutputSettings(codec, crf, preset, audio)
+    settings = OutputSettings(codec, crf, preset, audio, keyint)
     validate_settings(settings)  # a bad codec fails the batch once, not every pair
     pairs, skipped = find_pairs(folder)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     params = {"border": border, "blend": blend, "gpu": gpu, "cache_dir": cache_dir, "weights": weights,
-              "plot_in_ui": True, "codec": codec, "crf": crf, "preset": preset, "audio": audio}
+              "plot_in_ui": True, "codec": codec, "crf": crf, "preset": preset, "audio": audio,
+              "keyint": keyint}
     comment = settings_comment(border, blend, weights, settings)
     store = Store.open(cache_dir)
     as_deployment = current_deployment.id is not None

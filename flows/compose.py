@@ -10,6 +10,7 @@ from prefect.runtime import deployment as current_deployment
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from vidkompy.batch import settings_comment
+from vidkompy.chunks import KEYINT
 from vidkompy.device import probe_device
 from vidkompy.encoding import OutputSettings
 from vidkompy.errors import AlignmentError
@@ -64,6 +65,7 @@ def compose(
     crf: int | None = None,
     preset: str | None = None,
     audio: str = "fg",
+    keyint: int = KEYINT,
     segments: int | str = 1,
     dask_address: str | None = None,
 ) -> ComposeResult:
@@ -71,11 +73,12 @@ def compose(
 
     ``plot`` writes the frame-map plot next to the output; the markdown artifact carries
     it when ``plot_in_ui`` (batches) or in deployment runs, where people read the UI.
+    ``keyint``: fg frames per independently encoded chunk of the output (`vidkompy.chunks`).
     ``segments`` (a number or "auto") composes the output in that many segments, each
     its own task run (on the Dask scheduler at ``dask_address`` when given), joined by
     stream copy; 1, the default, is one pass.
     """
-    settings = OutputSettings(codec, crf, preset, audio)
+    settings = OutputSettings(codec, crf, preset, audio, keyint)
     check_segments(segments)
     _, _, out = check_inputs(bg, fg, output, write_video, settings)
     store = Store.open(cache_dir)
@@ -102,7 +105,7 @@ def compose(
         if out is not None:
             comment = settings_comment(border, blend, weights, settings)
             count = resolve_segments(segments, len(alignment.frames), refs["decode-fg"].value.fps,
-                                     dask_address=dask_address)
+                                     keyint=keyint, dask_address=dask_address)
             if count > 1:
                 refs["composite"] = compose_segments(
                     bg, fg, str(out), refs["spatial"], refs["decode-bg"], refs["decode-fg"], store, segments=count,
@@ -117,8 +120,8 @@ def compose(
         tuple(name for name, r in refs.items() if r.computed),
         {role: refs[f"decode-{role}"].value.lost_frames for role in ("bg", "fg")},
         {"border": border, "blend": blend, "codec": codec, "crf": crf, "preset": preset, "audio": audio,
-         "gpu": gpu, "device": device.name, "weights": weights, "embedding": refs["embed-fg"].value.model,
-         "force": force},
+         "keyint": keyint, "gpu": gpu, "device": device.name, "weights": weights,
+         "embedding": refs["embed-fg"].value.model, "force": force},
     )
     plot_path = str(out.with_suffix(".map.png")) if plot and out is not None else None
     report(Path(out or fg).stem, result, refs["decode-bg"], refs["decode-fg"], store,

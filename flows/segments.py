@@ -46,6 +46,7 @@ import time
 from prefect import flow, unmapped
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from vidkompy.chunks import KEYINT
 from vidkompy.encoding import OutputSettings
 from vidkompy.errors import OutputError, SettingsError
 from vidkompy.models import Aligned, Decoded, Stored
@@ -81,8 +82,10 @@ def dask_workers(address: str) -> int:
         raise SettingsError(f"no Dask scheduler answers at {address} ({exc})") from exc
 
 
-def resolve_segments(segments: int | str, n_frames: int, fps: float, *, dask_address: str | None = None) -> int:
-    """The number of segments to cut: ``segments`` clamped to [1, n_frames], or "auto" worked out.
+def resolve_segments(segments: int | str, n_frames: int, fps: float, *, keyint: int = KEYINT,
+                     dask_address: str | None = None) -> int:
+    """The number of segments to cut: ``segments`` clamped to [1, chunks of ``keyint`` frames], or "auto"
+    worked out.
 
     "auto": `vidkompy.segments.auto_segments` over the workers available (the
     Dask cluster's threads with ``dask_address``; one on this machine alone,
@@ -91,8 +94,10 @@ def resolve_segments(segments: int | str, n_frames: int, fps: float, *, dask_add
     segments = check_segments(segments)
     if segments == AUTO:
         workers = dask_workers(dask_address) if dask_address else 1
-        return auto_segments(n_frames, fps, workers)
-    return max(1, min(int(segments), n_frames))
+        count = auto_segments(n_frames, fps, workers)
+    else:
+        count = int(segments)
+    return max(1, min(count, -(-n_frames // keyint)))
 
 
 def segment_runner(count: int, dask_address: str | None = None) -> TaskRunner:
@@ -114,7 +119,7 @@ def segments_flow(bg: str, fg: str, output: str, aligned: Stored[Aligned], bg_de
              settings: OutputSettings | None = None, comment: str | None = None) -> Stored[str]:
     """fg's frames in ``count`` segments over this flow's task runner, then one output by stream copy."""
     settings = settings or OutputSettings()
-    plan = plan_segments(aligned.value.n_frames, count)
+    plan = plan_segments(aligned.value.n_frames, count, settings.keyint)
 
     def compose_all() -> list[Stored[ComposedSegment]]:
         futures = compose_segment.map(unmapped(bg), unmapped(fg), unmapped(aligned), unmapped(bg_decoded),
@@ -142,14 +147,15 @@ def compose_segments(bg: str, fg: str, output: str, aligned: Stored[Aligned], bg
                      dask_address: str | None = None, task_runner: TaskRunner | None = None) -> Stored[str]:
     """Compose the output in segments (the `segments` subflow on the runner for ``dask_address``).
 
-    ``segments``: a number (clamped to fg's frame count) or "auto"; resolve it
+    ``segments``: a number (clamped to fg's chunks, `vidkompy.chunks`) or "auto"; resolve it
     first with `resolve_segments` to choose between this and the one-pass
     composite (one segment is the one pass, without a join). ``task_runner``
     overrides the runner (tests: a `DaskTaskRunner` on a `LocalCluster`).
     """
     start = time.perf_counter()
     fps = fg_decoded.value.fps
-    count = resolve_segments(segments, aligned.value.n_frames, fps, dask_address=dask_address)
+    count = resolve_segments(segments, aligned.value.n_frames, fps,
+                             keyint=(settings or OutputSettings()).keyint, dask_address=dask_address)
     runner = task_runner or segment_runner(count, dask_address)
     joined = segments_flow.with_options(task_runner=runner)(
         bg, fg, output, aligned, bg_decoded, fg_decoded, store, count, border, blend, settings, comment)

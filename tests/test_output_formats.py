@@ -186,6 +186,7 @@ def test_the_build_has_the_encoders_the_codecs_need():
     (OutputSettings("h264", crf=99), "out.mp4", ["crf", "0 to 51"]),
     (OutputSettings("h264", preset="warp"), "out.mp4", ["unknown preset", "veryfast"]),
     (OutputSettings("h264", audio="both"), "out.mp4", ["audio", "fg, bg, none"]),
+    (OutputSettings("h264", keyint=0), "out.mp4", ["keyint", "at least 1"]),
     (OutputSettings("h264"), "out.avi", ["extension", ".mp4"]),
 ])
 def test_settings_that_cannot_be_honoured_are_refused_up_front(pair, tmp_path, settings, name, words):

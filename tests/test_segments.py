@@ -16,11 +16,12 @@ from tests.test_output_formats import (
     psnr,
     top_level_atoms,
 )
+from vidkompy.chunks import next_dts
 from vidkompy.composite import composite
 from vidkompy.encoding import OutputSettings, segment_suffix
 from vidkompy.errors import OutputError, SettingsError
 from vidkompy.interleave import plan_audio
-from vidkompy.join import join_segments, next_dts
+from vidkompy.join import join_segments
 from vidkompy.samples import SamplePair, make_pair
 from vidkompy.segments import Segment, compose_segment, plan_segments, verify_segment
 
@@ -41,11 +42,15 @@ def times(pair) -> tuple[np.ndarray, np.ndarray]:
     return decoded_times(pair.fg), decoded_times(pair.bg)
 
 
+# fg frames per independently encoded chunk in these tests: the default (250) is longer than their pairs
+CHUNK = 16
+
+
 def compose_in_pieces(pair, times, folder, settings, count, output) -> tuple[list, object]:
     fg_pts, bg_pts = times
     alignment = alignment_of(pair)
     paths = []
-    for seg in plan_segments(len(pair.frames), count):
+    for seg in plan_segments(len(pair.frames), count, settings.keyint):
         path = folder / f"part{seg.index}{segment_suffix(settings)}"
         compose_segment(pair.bg, pair.fg, path, alignment, seg, fg_pts=fg_pts, bg_pts=bg_pts, settings=settings)
         assert verify_segment(path, seg.frames)
@@ -57,16 +62,18 @@ def compose_in_pieces(pair, times, folder, settings, count, output) -> tuple[lis
 # -- the plan ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("n", "count", "expected"), [
-    (10, 3, 3), (10, 1, 1), (10, 10, 10), (5, 12, 5), (7, 0, 1), (1, 4, 1),
+@pytest.mark.parametrize(("n", "count", "keyint", "expected"), [
+    (10, 3, 1, 3), (10, 1, 1, 1), (10, 10, 1, 10), (5, 12, 1, 5), (7, 0, 1, 1), (1, 4, 1, 1),
+    (100, 3, 16, 3), (100, 7, 16, 7), (100, 9, 16, 7), (16, 2, 16, 1), (17, 2, 16, 2), (1000, 4, 250, 4),
 ])
-def test_plan_covers_every_frame_once_in_order(n, count, expected):
-    plan = plan_segments(n, count)
+def test_plan_covers_every_frame_once_in_whole_chunks(n, count, keyint, expected):
+    plan = plan_segments(n, count, keyint)
     assert len(plan) == expected
     assert plan[0].start == 0 and plan[-1].stop == n
     assert all(a.stop == b.start for a, b in zip(plan, plan[1:], strict=False))
-    sizes = [s.frames for s in plan]
-    assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
+    assert all(s.start % keyint == 0 for s in plan)  # every segment begins a chunk of the one pass
+    chunks = [-(-s.frames // keyint) for s in plan]
+    assert min(chunks) >= 1 and max(chunks) - min(chunks) <= 1
     assert [s.index for s in plan] == list(range(expected))
 
 
@@ -74,9 +81,9 @@ def test_plan_covers_every_frame_once_in_order(n, count, expected):
 
 
 def test_three_segments_joined_match_the_one_pass_output(pair, times, tmp_path):
-    # crf 8: two x264 encodes with different GOPs differ by about their distance from the source,
-    # 42 dB at crf 18 on this noisy texture, 48 dB at crf 8 (measured); the settings are the same for both
-    settings = OutputSettings("h264", crf=8)
+    # the default crf: segments hold whole chunks of the one pass, each encoded afresh in both (vidkompy.chunks)
+    settings = OutputSettings("h264", keyint=CHUNK)
+    assert len(pair.frames) > 3 * CHUNK
     one = composite(pair.bg, pair.fg, tmp_path / "one.mp4", alignment_of(pair), settings=settings)
     parts, report = compose_in_pieces(pair, times, tmp_path, settings, 3, tmp_path / "joined.mp4")
     joined = report.output
@@ -102,10 +109,21 @@ def test_three_segments_joined_match_the_one_pass_output(pair, times, tmp_path):
     assert kinds.index("audio") < len(kinds) - 1 - kinds[::-1].index("video")
 
 
+def test_the_one_pass_starts_every_chunk_with_a_keyframe(pair, tmp_path):
+    one = composite(pair.bg, pair.fg, tmp_path / "one.mp4", alignment_of(pair),
+                    settings=OutputSettings("h264", keyint=CHUNK))
+    with av.open(str(one)) as c:
+        packets = sorted((p.pts, p.is_keyframe) for p in c.demux(video=0) if p.pts is not None)
+    keys = [i for i, (_, key) in enumerate(packets) if key]
+    assert len(packets) == len(pair.frames)
+    assert set(range(0, len(packets), CHUNK)) <= set(keys)  # a fresh encoder's first picture is an IDR
+    assert max(np.diff([*keys, len(packets)])) <= CHUNK  # and none is longer than keyint
+
+
 @pytest.mark.parametrize(("codec", "name"), [("ffv1", "joined.mkv"), ("h264", "joined.mkv"), ("prores", "joined.mov")])
 def test_segments_are_the_one_pass_frames_in_every_container(pair, times, tmp_path, codec, name):
     """FFV1 is lossless: seeking into bg and fg must give exactly the frames the one pass composes."""
-    settings = OutputSettings(codec)
+    settings = OutputSettings(codec, keyint=CHUNK)
     one = composite(pair.bg, pair.fg, tmp_path / f"one{name[-4:]}", alignment_of(pair), settings=settings)
     _, report = compose_in_pieces(pair, times, tmp_path, settings, 4, tmp_path / name)
     a, b = decode_planes(one), decode_planes(report.output)
@@ -142,7 +160,7 @@ def test_segments_seek_into_inputs_with_many_keyframes(pair, tmp_path):
     with av.open(str(fg)) as c:
         assert sum(p.is_keyframe for p in c.demux(video=0)) > 5
     moved = SamplePair(bg, fg, pair.x, pair.y, pair.scale, pair.frames, pair.bg_fps, pair.fg_fps)
-    settings = OutputSettings("ffv1", audio="none")
+    settings = OutputSettings("ffv1", audio="none", keyint=8)
     one = composite(bg, fg, tmp_path / "one.mkv", alignment_of(moved), settings=settings)
     _, report = compose_in_pieces(moved, (decoded_times(fg), decoded_times(bg)), tmp_path, settings, 6,
                                   tmp_path / "joined.mkv")
@@ -162,14 +180,14 @@ def test_a_colliding_dts_at_a_join_moves_up_or_is_refused(dts, pts, last, strict
     assert next_dts(dts, pts, last, strict=strict) == expected
 
 
-def test_more_segments_than_frames_gives_one_frame_each(tmp_path):
+def test_more_segments_than_chunks_gives_one_chunk_each(tmp_path):
     short = make_pair(tmp_path, name="short", seconds=1.0, trim=(0.4, 0.45), seed=22)
     n = len(short.frames)
     assert 0 < n < 8
     times = (decoded_times(short.fg), decoded_times(short.bg))
-    settings = OutputSettings()
+    settings = OutputSettings(keyint=2)
     parts, report = compose_in_pieces(short, times, tmp_path, settings, n + 5, tmp_path / "joined.mp4")
-    assert len(parts) == n
+    assert len(parts) == -(-n // 2)
     assert frame_times(report.output) == pytest.approx(list(times[0]), abs=1e-6)
 
 
@@ -178,9 +196,10 @@ def test_more_segments_than_frames_gives_one_frame_each(tmp_path):
 
 @pytest.fixture
 def segment_file(pair, times, tmp_path):
-    seg = Segment(1, 10, 30)
+    seg = Segment(1, CHUNK, 3 * CHUNK)
     path = tmp_path / "part.mov"
-    compose_segment(pair.bg, pair.fg, path, alignment_of(pair), seg, fg_pts=times[0], bg_pts=times[1])
+    compose_segment(pair.bg, pair.fg, path, alignment_of(pair), seg, fg_pts=times[0], bg_pts=times[1],
+                    settings=OutputSettings(keyint=CHUNK))
     return path, seg
 
 
@@ -216,9 +235,11 @@ def test_a_segment_is_written_atomically_under_its_codecs_suffix(pair, times, tm
 def test_join_refuses_segments_out_of_order_and_leaves_nothing(pair, times, tmp_path):
     alignment = alignment_of(pair)
     paths = []
-    for seg in plan_segments(len(pair.frames), 2):
+    settings = OutputSettings(keyint=CHUNK)
+    for seg in plan_segments(len(pair.frames), 2, CHUNK):
         paths.append(tmp_path / f"p{seg.index}.mov")
-        compose_segment(pair.bg, pair.fg, paths[-1], alignment, seg, fg_pts=times[0], bg_pts=times[1])
+        compose_segment(pair.bg, pair.fg, paths[-1], alignment, seg, fg_pts=times[0], bg_pts=times[1],
+                        settings=settings)
     with pytest.raises(OutputError):
         join_segments(paths[::-1], tmp_path / "out.mp4")
     assert not (tmp_path / "out.mp4").exists()
@@ -227,10 +248,11 @@ def test_join_refuses_segments_out_of_order_and_leaves_nothing(pair, times, tmp_
 
 def test_join_refuses_segments_encoded_differently(pair, times, tmp_path):
     alignment = alignment_of(pair)
-    a, b = plan_segments(len(pair.frames), 2)
-    compose_segment(pair.bg, pair.fg, tmp_path / "a.mov", alignment, a, fg_pts=times[0], bg_pts=times[1])
+    a, b = plan_segments(len(pair.frames), 2, CHUNK)
+    compose_segment(pair.bg, pair.fg, tmp_path / "a.mov", alignment, a, fg_pts=times[0], bg_pts=times[1],
+                    settings=OutputSettings(keyint=CHUNK))
     compose_segment(pair.bg, pair.fg, tmp_path / "b.mov", alignment, b, fg_pts=times[0], bg_pts=times[1],
-                    settings=OutputSettings("hevc"))
+                    settings=OutputSettings("hevc", keyint=CHUNK))
     with pytest.raises(OutputError, match="encoded differently"):
         join_segments([tmp_path / "a.mov", tmp_path / "b.mov"], tmp_path / "out.mp4")
 

@@ -39,11 +39,9 @@ from vidkompy_flows.segments import check_segments, compose_segments, resolve_se
 from vidkompy_tasks.segments import STAGE, SegmentDamaged, join, segment_key
 from vidkompy_tasks.stages import load_alignment
 
-# crf 8, not the default 18: two x264 encodes whose GOPs and rate-control history differ are about as far
-# apart as each is from the source. On this noisy texture that is ~42 dB at crf 18 (both encodes ~43 dB from
-# the lossless composite), so no segmented encode can be 45 dB from the one pass there; at crf 8 it is
-# >= 48 dB. What the test holds the join to - no frame lost, repeated or shifted - shows at any crf.
-SETTINGS = OutputSettings("h264", crf=8)
+# The default crf; chunks of 12 fg frames (the default, 250, is longer than these pairs): the pair's 51
+# frames make 5 chunks, so up to 5 segments.
+SETTINGS = OutputSettings("h264", keyint=12)
 
 
 def decoded_times(path) -> np.ndarray:
@@ -116,20 +114,22 @@ def stored(pair, tmp_path) -> tuple[Store, tuple]:
     return store, store_alignment(store, pair)
 
 
-def run(pair, stored, output, count, **kw) -> Stored[str]:
+def run(pair, stored, output, count, settings=SETTINGS, **kw) -> Stored[str]:
     store, (aligned, bg_dec, fg_dec) = stored
     return compose_segments(str(pair.bg), str(pair.fg), str(output), aligned, bg_dec, fg_dec, store, segments=count,
-                            settings=SETTINGS, **kw)
+                            settings=settings, **kw)
 
 
 # -- how many -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("segments", "n_frames", "expected"), [
-    (3, 100, 3), (1, 100, 1), (500, 40, 40), ("7", 100, 7), ("auto", 10_000, 1),
+@pytest.mark.parametrize(("segments", "n_frames", "keyint", "expected"), [
+    (3, 100, 1, 3), (1, 100, 1, 1), (500, 40, 1, 40), ("7", 100, 1, 7), ("auto", 10_000, 1, 1),
+    (500, 40, 16, 3), (4, 1000, 250, 4), (8, 1000, 250, 4),
 ])
-def test_segments_are_clamped_to_the_frames_and_auto_is_one_pass_on_one_machine(segments, n_frames, expected):
-    assert resolve_segments(segments, n_frames, 25.0) == expected
+def test_segments_are_clamped_to_the_chunks_and_auto_is_one_pass_on_one_machine(segments, n_frames, keyint,
+                                                                                  expected):
+    assert resolve_segments(segments, n_frames, 25.0, keyint=keyint) == expected
 
 
 @pytest.mark.parametrize(("n_frames", "fps", "workers", "expected"), [
@@ -212,7 +212,7 @@ def test_a_killed_worker_costs_only_its_segment(pair, stored, cluster, tmp_path)
 def test_a_rerun_composes_only_missing_or_damaged_segments(pair, stored, tmp_path):
     store, (aligned, bg_dec, fg_dec) = stored
     first = run(pair, stored, tmp_path / "a.mp4", 3).value
-    plan = plan_segments(len(pair.frames), 3)
+    plan = plan_segments(len(pair.frames), 3, SETTINGS.keyint)
     keys = [segment_key(aligned, bg_dec, fg_dec, s, border=8, blend=False, settings=SETTINGS) for s in plan]
     store.discard(STAGE, keys[0])  # gone
     damaged = next((tmp_path / "cache" / STAGE / keys[2]).glob("segment.*"))
@@ -235,7 +235,7 @@ def test_a_rerun_composes_only_missing_or_damaged_segments(pair, stored, tmp_pat
 def test_a_segment_damaged_after_it_was_composed_is_never_joined(pair, stored, tmp_path):
     store, (aligned, bg_dec, fg_dec) = stored
     run(pair, stored, tmp_path / "a.mp4", 2)
-    plan = plan_segments(len(pair.frames), 2)
+    plan = plan_segments(len(pair.frames), 2, SETTINGS.keyint)
     keys = [segment_key(aligned, bg_dec, fg_dec, s, border=8, blend=False, settings=SETTINGS) for s in plan]
     parts = [Stored(STAGE, k, store.read(STAGE, k).value(ComposedSegment), False) for k in keys]
     victim = next((tmp_path / "cache" / STAGE / keys[1]).glob("segment.*"))
@@ -246,12 +246,13 @@ def test_a_segment_damaged_after_it_was_composed_is_never_joined(pair, stored, t
     assert not out.exists() and not store.has(STAGE, keys[1]) and store.has(STAGE, keys[0])
 
 
-def test_more_segments_than_frames_gives_one_frame_each(tmp_path):
+def test_more_segments_than_chunks_gives_one_chunk_each(tmp_path):
     short = make_pair(tmp_path, name="short", seconds=1.0, trim=(0.4, 0.45), seed=22)
     store = Store(tmp_path / "cache")
     n = len(short.frames)
     assert 0 < n < 8
-    out = run(short, (store, store_alignment(store, short)), tmp_path / "o.mp4", n + 100).value
+    out = run(short, (store, store_alignment(store, short)), tmp_path / "o.mp4", n + 100,
+              settings=OutputSettings(keyint=1)).value
     assert sorted(latest_segment_runs(n)) == ["join", *(f"segment-{k}" for k in range(n))]
     assert frame_times(out) == pytest.approx(list(decoded_times(short.fg)), abs=1e-6)
 

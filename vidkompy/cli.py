@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from vidkompy.chunks import KEYINT
 from vidkompy.errors import VidkompyError
 from vidkompy.models import ComposeResult
 from vidkompy.paths import check_inputs
@@ -74,6 +75,9 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default=None, metavar="NAME", help="x264/x265 speed preset (default: veryfast)")
     p.add_argument("--audio", default="fg", metavar="fg|bg|none",
                    help="whose audio the output carries (default fg; bg's when fg has none)")
+    p.add_argument("--keyint", type=int, default=KEYINT, metavar="N",
+                   help=f"the output is encoded in independent chunks of N fg frames (default {KEYINT}, x264's "
+                        "own longest GOP): at most N frames between keyframes, and what --segments cuts on")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,7 +220,7 @@ def _settings(args: argparse.Namespace):
 
     if not hasattr(args, "codec"):
         return None
-    return OutputSettings(args.codec, args.crf, args.preset, args.audio)
+    return OutputSettings(args.codec, args.crf, args.preset, args.audio, args.keyint)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -262,7 +266,7 @@ def run_batch(args: argparse.Namespace) -> dict:
     params = dict(folder=str(Path(args.folder).absolute()), output_dir=str(Path(args.output_dir).absolute()),
                   border=args.border, blend=args.blend, gpu=args.gpu, cache_dir=args.cache_dir,
                   weights=args.weights, max_parallel=args.max_parallel, codec=args.codec, crf=args.crf,
-                  preset=args.preset, audio=args.audio)
+                  preset=args.preset, audio=args.audio, keyint=args.keyint)
     return run(params, deployment=args.deployment)
 
 
@@ -327,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "compose":
         params.update(output=args.output, border=args.border, blend=args.blend, write_video=True, plot=args.plot,
                       codec=args.codec, crf=args.crf, preset=args.preset, audio=args.audio,
-                      segments=int(args.segments) if args.segments.isdigit() else args.segments,
+                      keyint=args.keyint, segments=int(args.segments) if args.segments.isdigit() else args.segments,
                       dask_address=args.dask)
     else:
         params.update(write_video=False)

@@ -30,6 +30,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vidkompy.chunks import ChunkedEncoder
 from vidkompy.encoding import (
     ColourTags,
     OutputSettings,
@@ -355,11 +356,6 @@ def overlay_frames(fg_frames: Iterator[tuple[int, av.VideoFrame]], bg_frames: It
         yield Composed(i, bg_frame, bg_index, fg_time, bg_time, duration)
 
 
-def encode(out: av.container.OutputContainer, vs: av.video.stream.VideoStream, frame: av.VideoFrame | None) -> None:
-    for packet in vs.encode(frame):
-        out.mux(packet)
-
-
 def composite(
     bg_path: str | os.PathLike,
     fg_path: str | os.PathLike,
@@ -399,6 +395,8 @@ def composite(
                 out.metadata["comment"] = comment  # what the batch checks to skip finished pairs
             vs = add_video_stream(out, settings, rate=lay.rate, time_base=lay.time_base, size=lay.canvas,
                                   pix_fmt=lay.pix_fmt, colour=lay.colour, rotation=lay.rotation)
+            encoder = ChunkedEncoder(out, vs, settings.keyint, settings.encoder_options(),
+                                     strict_dts=container.is_mov)
             bg_frames = enumerate(yuv_frames(bg_in.decode(bg_vs), lay.canvas, lay.pix_fmt))
             feed: AudioFeed | None = None
             end, last = 0.0, None
@@ -411,7 +409,7 @@ def composite(
                             plan = plan_audio(bg_path, fg_path, mode=settings.audio, bg_start=c.bg_time,
                                               fg_start=c.fg_time)
                             feed = AudioFeed(plan, out, container) if plan is not None else None
-                        encode(out, vs, c.frame)
+                        encoder.encode(c.index, c.frame)
                         end = c.fg_time + (c.duration or (c.fg_time - last if last is not None else 0.0))
                         last = c.fg_time
                         if feed is not None:
@@ -419,7 +417,7 @@ def composite(
                         bar.advance()
                         if c.index == len(frames) // 2:
                             crash_point("composite")
-                encode(out, vs, None)
+                encoder.finish()
                 if feed is not None:
                     feed.finish(end)
             finally:

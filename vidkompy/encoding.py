@@ -34,6 +34,7 @@ from pathlib import Path
 
 import av
 
+from vidkompy.chunks import KEYINT
 from vidkompy.errors import SettingsError
 
 _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
@@ -97,13 +98,16 @@ class OutputSettings:
     """How the output is encoded; ``None`` for crf/preset means the codec's default.
 
     ``audio``: "fg" (fg's audio, or bg's when fg has none), "bg" (bg's audio on
-    the output's timeline, none if bg has none) or "none".
+    the output's timeline, none if bg has none) or "none". ``keyint``: fg frames
+    per independently encoded chunk (`vidkompy.chunks`), which is also the
+    longest distance between keyframes and the unit segments are cut in.
     """
 
     codec: str = "h264"
     crf: int | None = None
     preset: str | None = None
     audio: str = "fg"
+    keyint: int = KEYINT
 
     @property
     def spec(self) -> CodecSpec:
@@ -120,6 +124,8 @@ class OutputSettings:
             options["crf"] = str(self.crf if self.crf is not None else spec.crf)
         if spec.preset is not None:
             options["preset"] = self.preset or spec.preset
+        if not spec.intra_only:
+            options["g"] = str(self.keyint)  # the encoder's own longest GOP: a chunk, no IDR inside it forced
         return options
 
 
@@ -160,6 +166,8 @@ def validate_settings(settings: OutputSettings) -> CodecSpec:
             raise SettingsError(f"codec {settings.codec!r} has no preset")
         if settings.preset not in _X26X_PRESETS:
             raise SettingsError(f"unknown preset {settings.preset!r}; use one of {', '.join(_X26X_PRESETS)}")
+    if isinstance(settings.keyint, bool) or not isinstance(settings.keyint, int) or settings.keyint < 1:
+        raise SettingsError(f"keyint must be a whole number of frames, at least 1, not {settings.keyint!r}")
     if settings.audio not in AUDIO_MODES:
         raise SettingsError(f"audio must be one of {', '.join(AUDIO_MODES)}, not {settings.audio!r}")
     return spec

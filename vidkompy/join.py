@@ -42,6 +42,7 @@ from pathlib import Path
 
 import av
 
+from vidkompy.chunks import next_dts
 from vidkompy.composite import atomic_output
 from vidkompy.encoding import CONTAINERS, ContainerSpec, container_for, open_output
 from vidkompy.errors import OutputError, SettingsError
@@ -118,15 +119,6 @@ def _join_matroska(paths: list[Path], output: Path, container: ContainerSpec, ti
 
 _METHODS: dict[str, Callable[..., JoinReport]] = {"mp4": _join_mov, "mov": _join_mov, "matroska": _join_matroska}
 assert set(_METHODS) == {c.format for c in CONTAINERS.values()}
-
-
-def next_dts(dts: int, pts: int, last_dts: int, *, strict: bool) -> int | None:
-    """``dts``, or the least dts after ``last_dts`` (strictly after for mov) when it collides; None when that
-    would put it after its own ``pts`` (no valid stream has such a packet)."""
-    floor = last_dts + 1 if strict else last_dts
-    if dts >= floor:
-        return dts
-    return floor if floor <= pts else None
 
 
 def _copy(paths: list[Path], output: Path, container: ContainerSpec, time_base: Fraction,

@@ -18,18 +18,15 @@ it does not use; measured on a 10 s 720p pair with one keyframe per input,
 join itself is a stream copy (0.07-0.6 s there), and the win is running the
 segments on several workers at once.
 
-How close to the one pass (measured, h264 crf 18 veryfast, 3 segments): a
-segment's frames differ from the one pass's from its first frame on, by about
-as much as either encode differs from the source - 42.1-42.3 dB worst frame on
-the tests' noisy texture and on a pan over a real photograph (both encodes
-43-44 dB from the lossless composite). x264's CRF rate control carries state
-across GOPs (the complexity blur, macroblock-tree propagation), which a fresh
-encoder starts without: cutting segments on the one pass's own keyframes
-(fixed keyint, scenecut off) gained 0.7-1 dB, with mbtree off as well 2-2.4 dB
-(44.3-45.6), and only constant QP on that grid made segments bit-identical.
-At crf 8 segments stay >= 48 dB from the one pass. On tiny frames (320x240)
-x264's frame threads do not even repeat one pass bit for bit (61 dB worst frame
-between two runs; 640x360 repeated exactly).
+How close to the one pass: a segment holds whole chunks of the one pass
+(`vidkompy.chunks`: the output is encoded in independent chunks of
+``keyint`` fg frames, a fresh encoder each, one pass or not), so the joined
+file is the one pass's packets. Before chunks, a fresh encoder per segment
+against one continuous encode came within only 42.1-42.3 dB of it at the
+default crf 18 (x264's CRF rate control carries state across GOPs), and only
+constant QP made them identical. x264's frame threads do not always repeat one
+pass bit for bit on tiny frames (320x240: 61 dB worst frame between two runs;
+640x360 repeated exactly), which is as close as two runs of the one pass get.
 """
 
 from __future__ import annotations
@@ -42,10 +39,10 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vidkompy.chunks import KEYINT, ChunkedEncoder, chunk_of
 from vidkompy.composite import (
     Blender,
     atomic_output,
-    encode,
     layout,
     overlay_frames,
     writable,
@@ -111,15 +108,18 @@ def auto_segments(n_frames: int, fps: float, workers: int) -> int:
     return max(1, min(SEGMENTS_PER_WORKER * workers, longest))
 
 
-def plan_segments(n_frames: int, count: int) -> tuple[Segment, ...]:
-    """Cut [0, n_frames) into ``count`` contiguous runs of near-equal length.
+def plan_segments(n_frames: int, count: int, keyint: int = KEYINT) -> tuple[Segment, ...]:
+    """Cut [0, n_frames) into ``count`` contiguous runs of whole chunks (`vidkompy.chunks`), near-equal in length.
 
-    ``count`` is clamped to [1, n_frames]: a segment holds at least one frame.
+    A segment then holds whole chunks of the one pass, so joined segments are
+    the one pass's own packets. ``count`` is clamped to [1, number of chunks]:
+    a segment holds at least one chunk.
     """
     if n_frames < 1:
         raise ValueError(f"nothing to segment: {n_frames} frames")
-    n = max(1, min(int(count), n_frames))
-    cuts = [round(k * n_frames / n) for k in range(n + 1)]
+    chunks = -(-n_frames // keyint)
+    n = max(1, min(int(count), chunks))
+    cuts = [min(n_frames, keyint * round(k * chunks / n)) for k in range(n + 1)]
     return tuple(Segment(k, cuts[k], cuts[k + 1]) for k in range(n))
 
 
@@ -204,6 +204,8 @@ def compose_segment(
     fg_pts, bg_pts = np.asarray(fg_pts, np.float64), np.asarray(bg_pts, np.float64)
     if not 0 <= segment.start < segment.stop <= len(frames):
         raise ValueError(f"segment {segment} outside the map's {len(frames)} frames")
+    if chunk_of(segment.start, settings.keyint) * settings.keyint != segment.start:
+        raise ValueError(f"segment {segment} does not start on a chunk of {settings.keyint} frames")
     if len(fg_pts) < segment.stop or len(bg_pts) <= int(frames[segment.stop - 1]):
         raise ValueError("the frame times do not cover the segment")
     rotation = probe(bg_path).rotation
@@ -218,18 +220,20 @@ def compose_segment(
             out.metadata["comment"] = f"vidkompy segment {segment.start}-{segment.stop}"
             vs = add_video_stream(out, settings, rate=lay.rate, time_base=lay.time_base, size=lay.canvas,
                                   pix_fmt=lay.pix_fmt, colour=lay.colour, rotation=lay.rotation)
+            encoder = ChunkedEncoder(out, vs, settings.keyint, settings.encoder_options(),
+                                     strict_dts=True)  # segments are QuickTime files
             written = 0
             with stage(f"composite {segment.start}-{segment.stop}", segment.frames) as bar:
                 for c in overlay_frames(fg_frames, bg_frames, frames, lay, blender, active=alignment.active,
                                         bg_name=bg_path):
-                    encode(out, vs, c.frame)
+                    encoder.encode(c.index, c.frame)
                     written += 1
                     bar.advance()
             if written != segment.frames:
                 # a short segment would fail verification on every retry: say why instead
                 raise InputError(fg_path, f"ended after frame {segment.start + written - 1}, before the "
                                           f"segment's last frame {segment.stop - 1}")
-            encode(out, vs, None)
+            encoder.finish()
     return output
 
 
