@@ -173,6 +173,22 @@ def frame_times(path: Path) -> np.ndarray:
         return np.sort([float(p.pts * p.time_base) for p in c.demux(video=0) if p.pts is not None])
 
 
+def fidelity(one: Path, joined: Path) -> dict:
+    """How far the joined output is from the one pass, frame by frame: PSNR over all planes as decoded by
+    FFmpeg (numpy here, none of vidkompy's code), the frames that are identical, and the timestamps."""
+    worst, same, n = math.inf, 0, 0
+    with av.open(str(one)) as a, av.open(str(joined)) as b:
+        for fa, fb in zip(a.decode(video=0), b.decode(video=0), strict=True):
+            x = fa.to_ndarray(format="yuv420p").ravel()  # the Y, U and V planes, one after another
+            y = fb.to_ndarray(format="yuv420p").ravel()
+            mse = float(np.mean((x.astype(np.float64) - y) ** 2))
+            same += mse == 0.0
+            worst = min(worst, math.inf if mse == 0.0 else 10 * math.log10(255.0**2 / mse))
+            n += 1
+    return {"frames": n, "identical_frames": int(same), "worst_frame_psnr_db": None if math.isinf(worst) else
+            round(worst, 2), "same_timestamps": bool(np.array_equal(frame_times(one), frame_times(joined)))}
+
+
 def store_alignment(store, pair: Pair) -> tuple:
     """The pair's truth stored as the decode and spatial stages store theirs."""
     from vidkompy.models import Aligned, Decoded, Geometry, Stored
@@ -531,6 +547,9 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"[{k + 1}/{args.repeat}] 2 pool workers: {got['pool']['wall_s']} s", flush=True)
                 rounds.append(got)
             alone = min((segment_alone(pair, work, settings) for _ in range(args.repeat)), key=lambda r: r["seconds"])
+            last = max(int(x) for x in args.segments.split(","))
+            joined_vs_one = {"segments": last, **fidelity(work / "one.mp4", work / f"threads-{last}.mp4")}
+            print(f"{last} segments joined against the one pass: {joined_vs_one}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -548,7 +567,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                  "after": [round(x, 2) for x in os.getloadavg()]},
         "pair": pair.description, "fg_frames": len(pair.frames), "settings": "h264 crf 18 veryfast",
         "rounds": args.repeat, "wall_s_every_round": walls,
-        "one_machine": machine_rows, "segment_alone": alone,
+        "one_machine": machine_rows, "segment_alone": alone, "joined_vs_one_pass": joined_vs_one,
         "two_workers": {"dask": dask, "deployment": pool},
         "dispatch_overhead_s": {k.removesuffix("_h"): round(v, 2) for k, v in dispatch.items()},
         "join_bytes_per_s": round(join_bytes_per_s), "output_bytes_per_frame": round(bytes_per_frame),
