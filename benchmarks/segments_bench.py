@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -284,7 +285,8 @@ def on_threads(pair: Pair, work: Path, count: int, settings) -> dict:
 def segment_alone(pair: Pair, work: Path, settings) -> dict:
     """A segment's fixed cost at its worst: one frame, the last bg frame before a keyframe past the middle, so
     that its seek decodes almost a whole GOP of bg (and of fg) that it does not use; plus opening both files
-    and a fresh encoder."""
+    and a fresh encoder. Segments start on a chunk of the output (`vidkompy.chunks`); the worst case can fall
+    anywhere in a chunk, so this one frame is written with chunks of one frame (the encoder is the same)."""
     from vidkompy.models import Alignment, Geometry
     from vidkompy.segments import Segment, compose_segment
 
@@ -298,7 +300,7 @@ def segment_alone(pair: Pair, work: Path, settings) -> dict:
     seg = Segment(0, i, i + 1)
     start = time.perf_counter()
     compose_segment(pair.bg, pair.fg, work / "alone.mov", Alignment(Geometry(pair.x, pair.y, pair.scale), 1.0,
-                    pair.frames), seg, fg_pts=fg_pts, bg_pts=bg_pts, settings=settings)
+                    pair.frames), seg, fg_pts=fg_pts, bg_pts=bg_pts, settings=dataclasses.replace(settings, keyint=1))
     gop = np.diff(keys)
     return {"frames": seg.frames, "fg_frame": i, "bg_frame": int(pair.frames[i]),
             "bg_gop_s": round(float(np.median(gop)), 2) if len(gop) else None,
