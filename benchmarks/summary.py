@@ -20,7 +20,7 @@ from benchmarks.report import MAX_RSS_MB, alignment_seconds, hms, length_summary
 START, END = "<!-- bench:summary:start -->", "<!-- bench:summary:end -->"
 README = REPO / "README.md"
 RESULTS = REPO / "benchmarks" / "results"
-_SUFFIXES = (".quick", ".partial", ".length")
+_SUFFIXES = (".quick", ".partial", ".length", ".segments")  # not full runs (segments_bench has its own shape)
 
 
 def latest_results(folder: Path = RESULTS) -> Path:
@@ -53,7 +53,7 @@ def _cases_line(cases: list[dict]) -> str:
     scale = max(c["accuracy"]["scale_err"] for c in scored)
     failed = [c["name"] for c in cases if c["error"]]
     worst_text = ("a map of the wrong length" if worst["accuracy"]["worst"] is None
-                  else f"{worst['accuracy']['worst']} frames")
+                  else f"{worst['accuracy']['worst']} frame{'' if worst['accuracy']['worst'] == 1 else 's'}")
     return (f"- Accuracy: {exact} of {len(cases)} cases 100% frame-exact, {within} of {len(cases)} with every frame "
             f"within one (worst error {worst_text}, {worst['name']}); offsets within "
             f"{min(offsets):.3f}-{max(offsets):.3f} px, scale within {100 * scale:.3f}%"
