@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Iterator
 
-from vidkompy.errors import VidkompyError
+from vidkompy.errors import SettingsError, VidkompyError
 from vidkompy.models import ComposeResult
 
 log = logging.getLogger("vidkompy")
@@ -31,7 +31,12 @@ def prefect_session() -> Iterator[None]:
 
     updates: dict = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     url = None
-    if not PREFECT_API_URL.value() and os.environ.get(local_server.ENV_SWITCH) != "0":
+    configured = PREFECT_API_URL.value()
+    if configured and not local_server.answers(configured):
+        # Prefect's own client says so as a RuntimeError and a page of traceback, after the flow began
+        raise SettingsError(f"PREFECT_API_URL is {configured}, and no Prefect server answers there: start it, "
+                            "or unset PREFECT_API_URL to use vidkompy's local server")
+    if not configured and os.environ.get(local_server.ENV_SWITCH) != "0":
         try:
             url = local_server.ensure()
         except (OSError, TimeoutError) as exc:  # a convenience: Prefect's temporary server remains
@@ -71,13 +76,22 @@ def _run_batch_deployment(params: dict) -> dict:
     import asyncio
 
     from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
     from prefect.settings import PREFECT_API_URL
 
+    from vidkompy import local_server
     from vidkompy_flows.batch import batch_rows
 
-    if not os.environ.get("PREFECT_API_URL") and not PREFECT_API_URL.value():
+    url = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+    if not url:
         raise VidkompyError("--deployment needs a Prefect server: set PREFECT_API_URL")
-    run = run_deployment("batch/batch", parameters=params, timeout=None, poll_interval=2)
+    if not local_server.answers(url):
+        raise SettingsError(f"PREFECT_API_URL is {url}, and no Prefect server answers there")
+    try:
+        run = run_deployment("batch/batch", parameters=params, timeout=None, poll_interval=2)
+    except ObjectNotFound:
+        raise SettingsError(f"the server at {url} has no deployment batch/batch: run `prefect deploy --all` "
+                            "from the repository root first") from None
     rows = asyncio.run(batch_rows(run.id))
     return {"pairs": rows, "skipped_files": [], "failed": sum(r["status"] == "failed" for r in rows),
             "state": run.state.name if run.state else "unknown"}

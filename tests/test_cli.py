@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import subprocess
 
@@ -121,3 +122,14 @@ def test_unwritable_output_folder_is_refused(crop, tmp_path):
 def test_missing_output_folder_is_refused(crop, tmp_path):
     r = run(str(crop.bg), str(crop.fg), "-o", str(tmp_path / "no" / "out.mp4"), "--no-gpu")
     assert r.returncode == 3 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_prefect_server_that_does_not_answer_is_one_line(crop, tmp_path):
+    with socket.socket() as s:  # a port nothing listens on: bound here, never listened to
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        env = {**os.environ, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+        r = subprocess.run([VIDKOMPY, "align", str(crop.bg), str(crop.fg), "--no-gpu", "--cache-dir",
+                            str(tmp_path / "cache")], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"127.0.0.1:{port}" in r.stderr and "no Prefect server answers" in r.stderr

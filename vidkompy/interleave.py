@@ -22,6 +22,7 @@ packet (about 21 ms of AAC) after the first frame.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ import av
 
 from vidkompy.encoding import AUDIO_FALLBACK, ContainerSpec
 from vidkompy.errors import InputError
+
+log = logging.getLogger("vidkompy")
 
 _LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}
 
@@ -70,7 +73,10 @@ def plan_audio(bg_path: str | os.PathLike, fg_path: str | os.PathLike, *, mode: 
         return None
     bg_plan = AudioPlan(str(bg_path), shift=fg_start - bg_start, start=bg_start, trim=True)
     if mode == "bg":
-        return bg_plan if has_audio(bg_path) else None
+        if has_audio(bg_path):
+            return bg_plan
+        log.warning("--audio bg: %s has no audio; the output has none", bg_path)
+        return None
     if has_audio(fg_path):
         return AudioPlan(str(fg_path))
     return bg_plan if has_audio(bg_path) else None

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,18 @@ def healthy(url: str, timeout: float = 0.5) -> bool:
         with urllib.request.urlopen(f"{url}/health", timeout=timeout) as r:
             return r.status == 200
     except OSError:
+        return False
+
+
+def answers(url: str, timeout: float = 5.0) -> bool:
+    """Whether anything answers HTTP at ``url`` (any status, even 401 from a server that wants a key):
+    False only when nothing is there to answer (refused, unknown host, no reply within ``timeout``)."""
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):  # URLError (refused, no such host), a timeout, a URL urllib cannot use
         return False
 
 
