@@ -17,6 +17,16 @@ from vidkompy.models import ComposeResult
 log = logging.getLogger("vidkompy")
 
 
+def check_server(url: str) -> None:
+    """A configured Prefect server must answer: Prefect's own client says so as a RuntimeError and a page
+    of traceback, after the flow began."""
+    from vidkompy import local_server
+
+    if not local_server.answers(url):
+        raise SettingsError(f"PREFECT_API_URL is {url}, and no Prefect server answers there: start it, "
+                            "or unset PREFECT_API_URL to use vidkompy's local server")
+
+
 @contextlib.contextmanager
 def prefect_session() -> Iterator[None]:
     """Settings for a flow called in this process.
@@ -32,11 +42,9 @@ def prefect_session() -> Iterator[None]:
     updates: dict = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     url = None
     configured = PREFECT_API_URL.value()
-    if configured and not local_server.answers(configured):
-        # Prefect's own client says so as a RuntimeError and a page of traceback, after the flow began
-        raise SettingsError(f"PREFECT_API_URL is {configured}, and no Prefect server answers there: start it, "
-                            "or unset PREFECT_API_URL to use vidkompy's local server")
-    if not configured and os.environ.get(local_server.ENV_SWITCH) != "0":
+    if configured:
+        check_server(configured)
+    elif os.environ.get(local_server.ENV_SWITCH) != "0":
         try:
             url = local_server.ensure()
         except (OSError, TimeoutError) as exc:  # a convenience: Prefect's temporary server remains
@@ -79,14 +87,12 @@ def _run_batch_deployment(params: dict) -> dict:
     from prefect.exceptions import ObjectNotFound
     from prefect.settings import PREFECT_API_URL
 
-    from vidkompy import local_server
     from vidkompy_flows.batch import batch_rows
 
     url = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
     if not url:
         raise VidkompyError("--deployment needs a Prefect server: set PREFECT_API_URL")
-    if not local_server.answers(url):
-        raise SettingsError(f"PREFECT_API_URL is {url}, and no Prefect server answers there")
+    check_server(url)
     try:
         run = run_deployment("batch/batch", parameters=params, timeout=None, poll_interval=2)
     except ObjectNotFound:

@@ -46,7 +46,7 @@ import time
 from prefect import flow, unmapped
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from vidkompy.chunks import KEYINT
+from vidkompy.chunks import KEYINT, chunk_count
 from vidkompy.encoding import OutputSettings
 from vidkompy.errors import OutputError, SettingsError
 from vidkompy.models import Aligned, Decoded, Stored
@@ -97,7 +97,7 @@ def resolve_segments(segments: int | str, n_frames: int, fps: float, *, keyint: 
         count = auto_segments(n_frames, fps, workers)
     else:
         count = int(segments)
-    return max(1, min(count, -(-n_frames // keyint)))
+    return max(1, min(count, chunk_count(n_frames, keyint)))
 
 
 def segment_runner(count: int, dask_address: str | None = None) -> TaskRunner:

@@ -47,9 +47,9 @@ def next_dts(dts: int, pts: int, last_dts: int, *, strict: bool) -> int | None:
     return floor if floor <= pts else None
 
 
-def chunk_of(index: int, keyint: int) -> int:
-    """The chunk that fg frame ``index`` belongs to."""
-    return index // keyint
+def chunk_count(n_frames: int, keyint: int) -> int:
+    """How many chunks ``n_frames`` fg frames make (the last one may be short)."""
+    return -(-n_frames // keyint)
 
 
 class ChunkedEncoder:
@@ -74,16 +74,14 @@ class ChunkedEncoder:
         self._chunk: int | None = None
         self._cc: av.video.codeccontext.VideoCodecContext | None = None
         self._last_dts: int | None = None
-        self.chunks = 0  # encoders started
 
     def encode(self, index: int, frame: av.VideoFrame) -> None:
         """Encode fg frame ``index`` (frames come in order); a new chunk starts a new encoder."""
-        chunk = chunk_of(index, self.keyint)
+        chunk = index // self.keyint
         if chunk != self._chunk:
             self._drain()
             self._cc = self._fresh()
             self._chunk = chunk
-            self.chunks += 1
         self._mux(self._cc.encode(frame))
 
     def finish(self) -> None:

@@ -341,7 +341,7 @@ def final_match(band: Band, ncc: np.ndarray, ratio: float, fg_pts: np.ndarray | 
     scores nearer the previous bg frame (28.3 against 27.7 dB). One frame off the
     timing costs 0.45; real evidence between distinct neighbours weighs 0.7 and
     more. Measured on the benchmark's real and generated cases (0.2 a frame beyond
-    half a frame before): bikes-crf-40 93.2 -> 99.8% exact, bbb-letterbox 98.6 ->
+    half a frame before): bikes-crf-40 93.2 -> 99.5% exact, bbb-letterbox 98.6 ->
     100%, bikes-half 98.4 -> 99.6%; carphone 100 -> 98.9% (one frame whose two
     candidates score 0.9937 and 0.9936 and whose time falls 0.49 frame from each).
     """

@@ -39,7 +39,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vidkompy.chunks import KEYINT, ChunkedEncoder, chunk_of
+from vidkompy.chunks import KEYINT, ChunkedEncoder, chunk_count
 from vidkompy.composite import (
     Blender,
     atomic_output,
@@ -117,7 +117,7 @@ def plan_segments(n_frames: int, count: int, keyint: int = KEYINT) -> tuple[Segm
     """
     if n_frames < 1:
         raise ValueError(f"nothing to segment: {n_frames} frames")
-    chunks = -(-n_frames // keyint)
+    chunks = chunk_count(n_frames, keyint)
     n = max(1, min(int(count), chunks))
     cuts = [min(n_frames, keyint * round(k * chunks / n)) for k in range(n + 1)]
     return tuple(Segment(k, cuts[k], cuts[k + 1]) for k in range(n))
@@ -204,7 +204,7 @@ def compose_segment(
     fg_pts, bg_pts = np.asarray(fg_pts, np.float64), np.asarray(bg_pts, np.float64)
     if not 0 <= segment.start < segment.stop <= len(frames):
         raise ValueError(f"segment {segment} outside the map's {len(frames)} frames")
-    if chunk_of(segment.start, settings.keyint) * settings.keyint != segment.start:
+    if segment.start % settings.keyint:
         raise ValueError(f"segment {segment} does not start on a chunk of {settings.keyint} frames")
     if len(fg_pts) < segment.stop or len(bg_pts) <= int(frames[segment.stop - 1]):
         raise ValueError("the frame times do not cover the segment")
