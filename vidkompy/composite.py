@@ -45,7 +45,7 @@ from vidkompy.faults import crash_point
 from vidkompy.interleave import AudioFeed, plan_audio
 from vidkompy.models import Alignment
 from vidkompy.progress import stage
-from vidkompy.video_io import open_video, probe
+from vidkompy.video_io import Reformatter, open_video, probe
 
 
 @dataclass(frozen=True)
@@ -272,24 +272,43 @@ def layout(bg_in: av.container.InputContainer, fg_in: av.container.InputContaine
 def yuv_frames(decoded: Iterator[av.VideoFrame], canvas: tuple[int, int],
                pix_fmt: str = "yuv420p") -> Iterator[av.VideoFrame]:
     """bg frames as writable frames of the output's pixel format and the (even) canvas size."""
+    sws = Reformatter()
     for frame in decoded:
-        yield writable(frame, canvas, pix_fmt)
+        yield writable(frame, canvas, pix_fmt, sws)
 
 
-def writable(frame: av.VideoFrame, canvas: tuple[int, int], pix_fmt: str = "yuv420p") -> av.VideoFrame:
-    """A decoded bg frame ready to paste into: its own buffer when it already fits, else a converted copy."""
+def writable(frame: av.VideoFrame, canvas: tuple[int, int], pix_fmt: str = "yuv420p",
+             sws: Reformatter | None = None) -> av.VideoFrame:
+    """A decoded bg frame ready to paste into: its own buffer when it already fits, else a converted copy.
+
+    ``sws``: the stream's kept scaling context (one per stream and thread; a new one when None).
+    """
     if frame.format.name != pix_fmt or (frame.width, frame.height) != canvas:
-        return frame.reformat(width=canvas[0], height=canvas[1], format=pix_fmt)
+        return (sws or Reformatter())(frame, width=canvas[0], height=canvas[1], format=pix_fmt)
     frame.make_writable()
     return frame
 
 
-def fg_picture(frame: av.VideoFrame, lay: Layout, active: tuple[int, int, int, int] | None) -> av.VideoFrame:
-    """fg's frame (or its active picture) in the output's format at its placed size."""
-    p = lay.placement
-    if active is not None:
-        frame = _crop(frame.reformat(format=lay.pix_fmt), active)
-    return frame.reformat(width=p.width, height=p.height, format=lay.pix_fmt, interpolation="BICUBIC")
+class FgPictures:
+    """fg's frames (or their active picture) in the output's format at the placed size.
+
+    Each swscale step keeps its context between frames (``Reformatter``): a frame
+    that needs no conversion passes through untouched.
+    """
+
+    def __init__(self, lay: Layout, active: tuple[int, int, int, int] | None):
+        self.lay, self.active = lay, active
+        self._convert, self._scale = Reformatter(), Reformatter()
+
+    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
+        p, pix_fmt = self.lay.placement, self.lay.pix_fmt
+        if self.active is not None:
+            if frame.format.name != pix_fmt:
+                frame = self._convert(frame, format=pix_fmt)
+            frame = _crop(frame, self.active)
+        if frame.format.name == pix_fmt and (frame.width, frame.height) == (p.width, p.height):
+            return frame
+        return self._scale(frame, width=p.width, height=p.height, format=pix_fmt, interpolation="BICUBIC")
 
 
 def _crop(frame: av.VideoFrame, rect: tuple[int, int, int, int]) -> av.VideoFrame:
@@ -334,6 +353,7 @@ def overlay_frames(fg_frames: Iterator[tuple[int, av.VideoFrame]], bg_frames: It
     map repeats is reused (its saved pixels feed the blend).
     """
     bg_index, bg_frame, bg_time, saved = -1, None, 0.0, []
+    fg_picture = FgPictures(lay, active)
     for i, fg_frame in fg_frames:
         if i >= len(frames):
             break
@@ -346,7 +366,7 @@ def overlay_frames(fg_frames: Iterator[tuple[int, av.VideoFrame]], bg_frames: It
             saved = blender.save(yuv_planes(bg_frame))
         if bg_frame is None:
             raise OutputError(bg_name, "ended before the first mapped frame")
-        fg_pic = fg_picture(fg_frame, lay, active)
+        fg_pic = fg_picture(fg_frame)
         blender.paste(yuv_planes(bg_frame), saved, yuv_planes(fg_pic))
         fg_time = _seconds(fg_frame)
         duration = float(fg_frame.duration * fg_frame.time_base) if fg_frame.duration and fg_frame.time_base else 0.0

@@ -58,7 +58,7 @@ from vidkompy.encoding import (
 from vidkompy.errors import InputError, SettingsError
 from vidkompy.models import Alignment
 from vidkompy.progress import stage
-from vidkompy.video_io import open_video, probe
+from vidkompy.video_io import Reformatter, open_video, probe
 
 # How far before a target a seek is retried when the first one lands past it (a
 # keyframe whose dts is before the target but whose pts is after it); the last
@@ -213,7 +213,8 @@ def compose_segment(
         lay = layout(bg_in, fg_in, alignment, settings, rotation)
         blender = Blender(lay.placement, border, blend, lay.pix_fmt)
         bg_start = int(frames[segment.start])
-        bg_frames = ((i, writable(f, lay.canvas, lay.pix_fmt))
+        sws = Reformatter()
+        bg_frames = ((i, writable(f, lay.canvas, lay.pix_fmt, sws))
                      for i, f in frames_from(bg_in, bg_pts, bg_start, name=bg_path))
         fg_frames = frames_from(fg_in, fg_pts, segment.start, segment.stop, name=fg_path)
         with open_output(tmp, CONTAINERS[suffix], lay.time_base) as out:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from vidkompy.bars import SAMPLES, BarStats
 from vidkompy.errors import InputError
@@ -115,6 +116,23 @@ def thumb_size(width: int, height: int, max_width: int = WORK_WIDTH) -> tuple[in
     return max_width, max(1, round(height * max_width / width))
 
 
+class Reformatter:
+    """swscale for a stream of frames: one scaling context kept between frames, on the calling thread.
+
+    Since PyAV 17 every ``frame.reformat()`` builds a new SwsContext and, by default,
+    a thread pool of its own. Per frame that cost more than the scaling: measured
+    on 1080p h264 (2 cores), decode plus a 320 px gray thumbnail took 3.27 ms of
+    CPU a frame that way and 2.34 ms with this (decode alone: 2.36 ms). The
+    pictures are identical. Use one per stream and thread: a context is not shared.
+    """
+
+    def __init__(self) -> None:
+        self._sws = VideoReformatter()
+
+    def __call__(self, frame: av.VideoFrame, **kwargs) -> av.VideoFrame:
+        return self._sws.reformat(frame, threads=1, **kwargs)
+
+
 def frame_seconds(frame: av.VideoFrame, fallback: float) -> float:
     if frame.pts is None or frame.time_base is None:
         return fallback
@@ -157,6 +175,7 @@ class ThumbnailDecoder:
         pts: list[float] = []
         frames: list[np.ndarray] = []
         last = after
+        thumb, full = Reformatter(), Reformatter()
         with open_video(self.path) as container:
             vs = container.streams.video[0]
             vs.thread_type = "AUTO"
@@ -167,9 +186,9 @@ class ThumbnailDecoder:
                 t = frame_seconds(frame, (last if last is not None else -step) + step)
                 if after is not None and t <= after + 1e-6:
                     continue
-                img = frame.reformat(width=tw, height=th, format="gray", interpolation="AREA").to_ndarray()
+                img = thumb(frame, width=tw, height=th, format="gray", interpolation="AREA").to_ndarray()
                 if bars is not None and index % every == 0:
-                    bars.add(frame.reformat(format="gray").to_ndarray())
+                    bars.add(full(frame, format="gray").to_ndarray())
                 index += 1
                 pts.append(t)
                 frames.append(img)
@@ -224,6 +243,7 @@ def read_gray_frames(
         # keyframes are often 250 frames apart (x264's default): a seek per target would
         # decode more than one pass up to the last target does
         return _read_sequential(path, wanted)
+    gray = Reformatter()
     with open_video(path) as container:
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
@@ -240,7 +260,7 @@ def read_gray_frames(
                 idx = int(np.argmin(np.abs(pts - frame_seconds(frame, pts[target]))))
                 if idx >= target:
                     if idx == target:
-                        out[target] = frame.reformat(format="gray").to_ndarray()
+                        out[target] = gray(frame, format="gray").to_ndarray()
                     break
             last = idx
             if target not in out:
@@ -253,12 +273,13 @@ def read_gray_frames(
 def _read_sequential(path: str | os.PathLike, indices: Sequence[int]) -> dict[int, np.ndarray]:
     wanted = set(int(i) for i in indices)
     out: dict[int, np.ndarray] = {}
+    gray = Reformatter()
     with open_video(path) as container:
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
         for i, frame in enumerate(container.decode(vs)):
             if i in wanted:
-                out[i] = frame.reformat(format="gray").to_ndarray()
+                out[i] = gray(frame, format="gray").to_ndarray()
                 if len(out) == len(wanted):
                     break
     return out
