@@ -72,6 +72,7 @@ VERSIONS = {"decode": 3, "locate": 2, "embed": 3, "index": 2, "dtw": 3, "spatial
 BLOCK = 256  # frames per chunk written (and per shard of pictures)
 # pictures per compressed chunk inside a shard: windows of 64 read 3x faster than with one, single reads as fast
 PICTURES_PER_CHUNK = 8
+NCC_CHUNK = BLOCK * 64  # NCC cells per chunk of the final match's store
 # Stages whose arrays are a value or two per frame: read whole to verify a cached copy (megabytes at most).
 SMALL = {"locate", "index", "dtw", "spatial"}
 
@@ -125,7 +126,7 @@ def decode(path: str, role: str, store: Store):
     def compute(w: ArtifactWriter) -> Decoded:
         decoder = ThumbnailDecoder(path, WORK_WIDTH)
         tw, th = decoder.size
-        thumbs = w.array("thumbs", (th, tw), "uint8", PICTURES_PER_CHUNK, shard=BLOCK)
+        thumbs = w.array("thumbs", (th, tw), "uint8", PICTURES_PER_CHUNK, shard=BLOCK, pictures=True)
         w.array("pts", (), "float64", BLOCK * 16)
         lost = int(w.progress.get("lost", 0))
         bars = BarStats.restore(w.progress["bars"]) if "bars" in w.progress else BarStats(*decoder.info_size)
@@ -271,13 +272,17 @@ def spatial(path: Stored[FrameMap], region: Stored[Location], bg: Stored[Decoded
         else:
             fit = fit_alignment(b, f, region.value.geometry, index, matched, ratio, xp=device.xp,
                                 read_full=read_full)
-        ncc = w.array("ncc", (), "float32", BLOCK * 64)
+        ncc = w.array("ncc", (), "float32", NCC_CHUNK)
         band = final_band(index, FINAL_BAND, len(b), ratio)
         start = int(np.searchsorted(band.offsets, len(ncc)))
-        for stop, block in match_frames(b, f, fit, band, start=start):
-            w.append(ncc=block)
-            w.record(fit=as_attrs(fit))
-            crash_point(f"spatial:block:{stop // CHUNK}")
+        pending: list[np.ndarray] = []  # whole windows, written a zarr chunk's worth at a time:
+        for stop, block in match_frames(b, f, fit, band, start=start):  # a write per window cost 3 ms
+            pending.append(block)
+            if sum(map(len, pending)) >= NCC_CHUNK or stop == len(band):
+                w.append(ncc=np.concatenate(pending))
+                w.record(fit=as_attrs(fit))
+                pending = []
+                crash_point(f"spatial:block:{stop // CHUNK}")
         matched_frames = final_match(band, np.asarray(w.group["ncc"][...]), ratio, f.pts, b.pts)
         al = alignment_from(fit.geometry, matched_frames, region.value.score)
         w.put("map", al.frames.astype(np.int32))

@@ -102,3 +102,28 @@ def test_an_incomplete_artifact_is_not_trusted(crop, tmp_path, stage):
         del g.attrs["complete"]
     again = vidkompy.align(crop.bg, crop.fg, gpu=False, cache_dir=cache)
     assert stage in {c.split("-")[0] for c in again.computed}
+
+
+def test_a_damaged_picture_chunk_is_found_on_read(tmp_path):
+    """Pictures are stored raw behind a CRC32C, not compressed: a flipped byte must still be caught."""
+    import numpy as np
+
+    from vidkompy.models import Geometry
+    from vidkompy.store import ArtifactDamaged
+
+    store = Store(tmp_path / "cache")
+    frames = np.random.default_rng(1).integers(0, 256, (24, 18, 32), dtype=np.uint8)
+    with store.writer("decode", "k") as w:
+        w.array("thumbs", (18, 32), "uint8", 8, shard=16, pictures=True)
+        w.append(thumbs=frames)
+        w.record()
+        w.commit(Geometry(0.0, 0.0, 1.0))
+    assert np.array_equal(store.read("decode", "k").array("thumbs")[...], frames)
+    shard = next(p for p in (tmp_path / "cache" / "decode" / "k" / "thumbs" / "c" / "1").rglob("*") if p.is_file())
+    raw = bytearray(shard.read_bytes())
+    raw[100] ^= 0xFF  # inside the first picture of the second shard
+    shard.write_bytes(bytes(raw))
+    artifact = store.read("decode", "k")
+    assert np.array_equal(artifact.array("thumbs")[:16], frames[:16])  # the other shard is intact
+    with pytest.raises(ArtifactDamaged):
+        artifact.array("thumbs")[16:]

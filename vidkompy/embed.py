@@ -20,6 +20,7 @@ import numpy as np
 
 from vidkompy.device import CPU, Device
 from vidkompy.errors import InputError
+from vidkompy.parallel import WORKERS, ordered_map
 from vidkompy.progress import stage
 from vidkompy.region import RegionGrid
 from vidkompy.resample import rescale
@@ -101,15 +102,24 @@ class FrameEmbedder:
 
     def embed_video(self, frames: FrameSource, to_grid: Callable[[np.ndarray], np.ndarray], *, start: int = 0,
                     block: int = 256, label: str = "embed") -> Iterator[np.ndarray]:
-        """The embeddings of ``frames[start:]``, a block at a time, each picture mapped by ``to_grid`` first."""
+        """The embeddings of ``frames[start:]``, a block at a time, each picture mapped by ``to_grid`` first.
+
+        Windows of a block are resampled and embedded on a few threads (the
+        fallback is NumPy work); MobileNet runs on one, as torch spreads each of
+        its operations over the cores itself.
+        """
+        def window(span: tuple[int, int]) -> np.ndarray:
+            return self.embed(to_grid(np.asarray(frames[span[0] : span[1]])))
+
+        workers = WORKERS if self.weights is None else 1
         with stage(label, len(frames)) as bar:
             bar.advance(start)
             for a in range(start, len(frames), block):
                 b = min(len(frames), a + block)
-                parts = []
-                for c in range(a, b, WINDOW):  # float32 pictures of a whole block took 200 MB more at its peak
-                    parts.append(self.embed(to_grid(np.asarray(frames[c : min(b, c + WINDOW)]))))
-                    bar.advance(min(b, c + WINDOW) - c)
+                # windows, not the whole block: float32 pictures of a whole block took 200 MB more at its peak
+                spans = [(c, min(b, c + WINDOW)) for c in range(a, b, WINDOW)]
+                parts = list(ordered_map(window, spans, workers))
+                bar.advance(b - a)
                 yield np.concatenate(parts)
 
     def _load(self):

@@ -20,6 +20,7 @@ import numpy as np
 
 from vidkompy.dtw import Band, Steps, monotonic_path
 from vidkompy.models import Alignment, Geometry
+from vidkompy.parallel import WORKERS, ordered_map
 from vidkompy.progress import stage
 from vidkompy.region import (
     RegionGrid,
@@ -266,27 +267,34 @@ def final_band(index: np.ndarray, half: int, n_bg: int, ratio: float) -> Band:
 
 
 def match_frames(bg: Video, fg: Video, fit: Fit, band: Band, *, start: int = 0, chunk: int = CHUNK,
-                 label: str = "match frames") -> Iterator[tuple[int, np.ndarray]]:
+                 label: str = "match frames", workers: int = WORKERS) -> Iterator[tuple[int, np.ndarray]]:
     """NCC of every band cell (fg frame against the bg region under it), streamed in windows of fg rows.
 
     Yields ``(stop, ncc)`` per window: the NCC of the cells of rows ``[previous stop, stop)``,
-    from row ``start`` on (a resumed run starts after the rows it has).
+    from row ``start`` on (a resumed run starts after the rows it has). Windows are computed
+    on ``workers`` threads and yielded in order.
     """
     geometry = fit.geometry
     grid = comparison_grid(fg.size, fg.factor, bg.factor, geometry.scale)
+
+    def window(a: int) -> tuple[int, np.ndarray]:
+        b = min(len(band), a + chunk)
+        lo, hi = band.offsets[a], band.offsets[b]
+        cells = band.cells[lo:hi]
+        need = np.unique(cells)
+        bg_grid, mask = bg_on_grid(read_frames(bg.frames, need), bg.size, geometry, grid, blur=fit.softness)
+        fg_grid = fg_on_grid(np.asarray(fg.frames[a:b]), fg.size, grid)
+        prod = normalised(fg_grid, mask) @ normalised(bg_grid, mask).T
+        rows = np.repeat(np.arange(b - a), np.diff(band.offsets[a : b + 1]))
+        return b, prod[rows, np.searchsorted(need, cells)].astype(np.float32)
+
     with stage(label, len(band)) as bar:
         bar.advance(start)
-        for a in range(start, len(band), chunk):
-            b = min(len(band), a + chunk)
-            lo, hi = band.offsets[a], band.offsets[b]
-            cells = band.cells[lo:hi]
-            need = np.unique(cells)
-            bg_grid, mask = bg_on_grid(read_frames(bg.frames, need), bg.size, geometry, grid, blur=fit.softness)
-            fg_grid = fg_on_grid(np.asarray(fg.frames[a:b]), fg.size, grid)
-            prod = normalised(fg_grid, mask) @ normalised(bg_grid, mask).T
-            rows = np.repeat(np.arange(b - a), np.diff(band.offsets[a : b + 1]))
-            yield b, prod[rows, np.searchsorted(need, cells)].astype(np.float32)
-            bar.advance(b - a)
+        done = start
+        for b, ncc in ordered_map(window, range(start, len(band), chunk), workers):
+            yield b, ncc
+            bar.advance(b - done)
+            done = b
 
 
 @dataclass(frozen=True)
