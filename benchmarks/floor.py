@@ -29,6 +29,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from benchmarks.footage import Truth
 
@@ -136,6 +137,9 @@ def true_composite(truth: Truth, bg_in: av.container.InputContainer, fg_in: av.c
             slice(sx.start // 2, sx.start // 2 + (xs.stop - xs.start) // 2))
     frames = reference_map(truth, shown)
     bg_stream = bg_frames(bg_in.decode(bg_vs), (cw, ch))
+    # one scaling context for the whole stream, as the ffmpeg command keeps: PyAV >= 17 gives each
+    # frame.reformat() a new one and a thread pool, which cost more than the scaling itself
+    sws = VideoReformatter()
     bg_index, bg_frame = -1, None
     for i, fg_frame in enumerate(fg_in.decode(fg_vs)):
         if i >= len(frames):
@@ -148,7 +152,7 @@ def true_composite(truth: Truth, bg_in: av.container.InputContainer, fg_in: av.c
         if bg_frame is None:
             raise ValueError("bg ended before the first mapped frame")
         picture = active_picture(fg_frame, truth.active)
-        fg_yuv = picture.reformat(width=rw, height=rh, format="yuv420p", interpolation="BICUBIC")
+        fg_yuv = sws.reformat(picture, width=rw, height=rh, format="yuv420p", interpolation="BICUBIC", threads=1)
         for k, (dst, src) in enumerate(zip(planes(bg_frame), planes(fg_yuv), strict=True)):
             dy, dx, fy, fx = (ys, xs, sy, sx) if k == 0 else half
             dst[dy, dx] = src[fy, fx]

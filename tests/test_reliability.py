@@ -245,9 +245,10 @@ def test_ctrl_c_removes_temporary_files_and_exits_130(tmp_path):
     p = make_pair(tmp_path, name="big", bg_size=(1280, 720), region=(300, 200, 640, 360), seconds=6.0, seed=44)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
+    # veryslow: the composite then lasts seconds, not the half second a loaded machine could miss entirely
     proc = subprocess.Popen([VIDKOMPY, str(p.bg), str(p.fg), "-o", str(out_dir / "o.mp4"), "--no-gpu",
-                             "--cache-dir", str(tmp_path / "c")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=os.environ.copy())
+                             "--preset", "veryslow", "--cache-dir", str(tmp_path / "c")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     deadline = time.monotonic() + 240
     while not list(out_dir.glob(".*.part*")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
