@@ -241,6 +241,12 @@ def test_an_unwritable_cache_runs_without_it_and_says_so_once(pair, tmp_path):
     assert len(decode_all(out, "gray")) == len(pair.frames)
 
 
+def _sigint_default() -> None:
+    """SIGINT as a terminal gives it: a suite started in the background (``make test &``) passes its
+    children SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_removes_temporary_files_and_exits_130(tmp_path):
     p = make_pair(tmp_path, name="big", bg_size=(1280, 720), region=(300, 200, 640, 360), seconds=6.0, seed=44)
     out_dir = tmp_path / "out"
@@ -248,7 +254,8 @@ def test_ctrl_c_removes_temporary_files_and_exits_130(tmp_path):
     # veryslow: the composite then lasts seconds, not the half second a loaded machine could miss entirely
     proc = subprocess.Popen([VIDKOMPY, str(p.bg), str(p.fg), "-o", str(out_dir / "o.mp4"), "--no-gpu",
                              "--preset", "veryslow", "--cache-dir", str(tmp_path / "c")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+                            preexec_fn=_sigint_default)
     deadline = time.monotonic() + 240
     while not list(out_dir.glob(".*.part*")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
