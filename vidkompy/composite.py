@@ -277,14 +277,11 @@ def yuv_frames(decoded: Iterator[av.VideoFrame], canvas: tuple[int, int],
         yield writable(frame, canvas, pix_fmt, sws)
 
 
-def writable(frame: av.VideoFrame, canvas: tuple[int, int], pix_fmt: str = "yuv420p",
-             sws: Reformatter | None = None) -> av.VideoFrame:
-    """A decoded bg frame ready to paste into: its own buffer when it already fits, else a converted copy.
-
-    ``sws``: the stream's kept scaling context (one per stream and thread; a new one when None).
-    """
+def writable(frame: av.VideoFrame, canvas: tuple[int, int], pix_fmt: str, sws: Reformatter) -> av.VideoFrame:
+    """A decoded bg frame ready to paste into: its own buffer when it already fits, else a converted copy
+    (``sws``: the stream's kept scaling context)."""
     if frame.format.name != pix_fmt or (frame.width, frame.height) != canvas:
-        return (sws or Reformatter())(frame, width=canvas[0], height=canvas[1], format=pix_fmt)
+        return sws(frame, width=canvas[0], height=canvas[1], format=pix_fmt)
     frame.make_writable()
     return frame
 

@@ -108,19 +108,24 @@ class FrameEmbedder:
         fallback is NumPy work); MobileNet runs on one, as torch spreads each of
         its operations over the cores itself.
         """
-        def window(span: tuple[int, int]) -> np.ndarray:
-            return self.embed(to_grid(np.asarray(frames[span[0] : span[1]])))
+        def window(span: tuple[int, int]) -> tuple[int, np.ndarray]:
+            return span[1], self.embed(to_grid(np.asarray(frames[span[0] : span[1]])))
 
+        n = len(frames)
+        # windows, not whole blocks: float32 pictures of a whole block took 200 MB more at its peak
+        spans = ((c, min(a + block, n, c + WINDOW)) for a in range(start, n, block)
+                 for c in range(a, min(a + block, n), WINDOW))
         workers = WORKERS if self.weights is None else 1
-        with stage(label, len(frames)) as bar:
+        with stage(label, n) as bar:
             bar.advance(start)
-            for a in range(start, len(frames), block):
-                b = min(len(frames), a + block)
-                # windows, not the whole block: float32 pictures of a whole block took 200 MB more at its peak
-                spans = [(c, min(b, c + WINDOW)) for c in range(a, b, WINDOW)]
-                parts = list(ordered_map(window, spans, workers))
-                bar.advance(b - a)
-                yield np.concatenate(parts)
+            parts, done = [], start
+            for stop, emb in ordered_map(window, spans, workers):
+                parts.append(emb)
+                if stop == n or (stop - start) % block == 0:  # a block complete: written as one
+                    bar.advance(stop - done)
+                    done = stop
+                    yield np.concatenate(parts)
+                    parts = []
 
     def _load(self):
         import torch
