@@ -62,7 +62,7 @@ from vidkompy.source import ActivePicture
 from vidkompy.store import ArtifactDamaged, ArtifactMissing, ArtifactWriter, Store, stage_key
 from vidkompy.temporal import coarse_path, frame_path
 from vidkompy.timeline import Bins, bin_seconds, pool
-from vidkompy.video_io import WORK_WIDTH, ThumbnailDecoder, read_gray_frames
+from vidkompy.video_io import WORK_WIDTH, ThumbnailDecoder, read_gray_frames_of
 
 log = logging.getLogger("vidkompy")
 T = TypeVar("T")
@@ -261,11 +261,11 @@ def spatial(path: Stored[FrameMap], region: Stored[Location], bg: Stored[Decoded
         box = fg.value.active
 
         def read_full(bg_idx, fg_idx):
-            fg_full = read_gray_frames(fg_file, fg_idx, f.pts)
+            bg_full, fg_full = read_gray_frames_of((bg_file, bg_idx, b.pts), (fg_file, fg_idx, f.pts))
             if box is not None:
                 x, y, bw, bh = box
                 fg_full = {i: img[y : y + bh, x : x + bw] for i, img in fg_full.items()}
-            return read_gray_frames(bg_file, bg_idx, b.pts), fg_full
+            return bg_full, fg_full
 
         if "fit" in w.progress:  # a resumed run: the fit was done, the frame match had begun
             fit = from_attrs(Fit, w.progress["fit"])
