@@ -4,15 +4,23 @@ Pixel k covers [k, k+1) and its centre is k + 0.5, as in swscale; an off-by-half
 convention shifts every match by half a pixel, which alone flipped a scaled case
 in our measurements. Shrinking is preceded by a Gaussian anti-alias of
 sigma = 0.5 x the shrink factor.
+
+A stack is warped as two sparse matrix products, one per axis: each output
+row or column is a fixed blend of a few source ones (the Gaussian's taps
+composed with the two bilinear ones), the way Pillow's resampling precomputes
+its coefficients. Blurring every source pixel first and sampling after did
+2.4x the work: 0.47 against 0.19 ms a frame for the final match's fg grid
+(320x180 -> 213x120), the same numbers to 1e-4 of a grey level.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
 
 
 @dataclass(frozen=True)
@@ -51,11 +59,19 @@ def grid_map(
     return GridMap(ay, cy, ax, cx)
 
 
+MIN_SIGMA = 0.3  # a blur narrower than this changes a picture by less than its rounding: skipped
+
+
+def antialias_sigma(shrink: float, extra: float = 0.0) -> float:
+    """The Gaussian before sampling at ``shrink`` source pixels per output pixel (and ``extra`` more)."""
+    return math.hypot(0.5 * shrink if shrink > 1.0 else 0.0, extra)
+
+
 def antialias(images: np.ndarray, shrink: float, extra: float = 0.0) -> np.ndarray:
     """Blur before sampling at ``shrink`` source pixels per output pixel (and by ``extra`` more, in source pixels)."""
-    sigma = math.hypot(0.5 * shrink if shrink > 1.0 else 0.0, extra)
+    sigma = antialias_sigma(shrink, extra)
     images = images.astype(np.float32, copy=False)
-    if sigma < 0.3:
+    if sigma < MIN_SIGMA:
         return images
     axes = (0.0, sigma, sigma) if images.ndim == 3 else (sigma, sigma)
     return ndimage.gaussian_filter(images, axes, mode="nearest")
@@ -84,6 +100,47 @@ def sample_grid(images: np.ndarray, ys: tuple[np.ndarray, np.ndarray], xs: tuple
     wy = wy[:, None]
     rows = images[..., y0, :] * (1 - wy) + images[..., y1, :] * wy
     return rows[..., x0] * (1 - wx) + rows[..., x1] * wx
+
+
+@lru_cache(maxsize=64)
+def axis_operator(a: float, c: float, n: int, size: int, sigma: float) -> sparse.csr_matrix:
+    """(n, size) float32: a Gaussian of ``sigma`` along an axis of ``size``, then `axis_samples`' bilinear samples.
+
+    The Gaussian is scipy's (``gaussian_filter1d``: radius ``int(4 sigma + 0.5)``,
+    edges repeated as ``mode="nearest"``), skipped below `MIN_SIGMA` as `antialias` does.
+    """
+    lo, w = axis_samples(a, c, n, size)
+    hi = np.minimum(lo + 1, size - 1)
+    rows = np.r_[np.arange(n), np.arange(n)]
+    op = sparse.csr_matrix((np.r_[1.0 - w, w].astype(np.float64), (rows, np.r_[lo, hi])), shape=(n, size))
+    if sigma >= MIN_SIGMA:
+        radius = int(4.0 * sigma + 0.5)
+        taps = np.arange(-radius, radius + 1)
+        kernel = np.exp(-0.5 / (sigma * sigma) * taps.astype(np.float64) ** 2)
+        kernel /= kernel.sum()
+        src = np.repeat(np.arange(size), len(taps))
+        gauss = sparse.csr_matrix((np.tile(kernel, size), (src, np.clip(src + np.tile(taps, size), 0, size - 1))),
+                                  shape=(size, size))
+        op = op @ gauss
+    return op.astype(np.float32).tocsr()
+
+
+def separable(images: np.ndarray, rows: sparse.csr_matrix, cols: sparse.csr_matrix) -> np.ndarray:
+    """``rows @ picture @ cols.T`` for each picture of ``images`` ((N,) H, W), float32.
+
+    Arranged so that both products are sparse x dense with the summed axis first
+    (C-contiguous), which scipy runs as one loop over the whole stack.
+    """
+    if images.ndim == 2:
+        return separable(images[None], rows, cols)[0]
+    n, h_src, w_src = images.shape
+    h, w = rows.shape[0], cols.shape[0]
+    if n == 0:
+        return np.zeros((0, h, w), np.float32)
+    a = np.ascontiguousarray(images.transpose(1, 0, 2), dtype=np.float32).reshape(h_src, n * w_src)
+    b = (rows @ a).reshape(h * n, w_src)  # (h, n, w_src)
+    c = cols @ np.ascontiguousarray(b.T)  # (w, h * n)
+    return np.ascontiguousarray(np.asarray(c).reshape(w, h, n).transpose(2, 1, 0))
 
 
 WARP_CHUNK = 64  # frames per step: a whole stack blurred at float32 grew peak memory with the video's length
@@ -143,12 +200,10 @@ def warp(images: np.ndarray, gmap: GridMap, out_shape: tuple[int, int], *, blurr
     if not blurred and gmap.shrink >= BOX_FROM:
         k = int(gmap.shrink // BOX_STEP)
         images, gmap, blur = *box_reduce(images, gmap, k), blur / k
-    src = images if blurred else antialias(images, gmap.shrink, blur)
-    src = src.astype(np.float32, copy=False)
+    sigma = 0.0 if blurred else antialias_sigma(gmap.shrink, blur)
     h, w = out_shape
-    ys = axis_samples(gmap.ay, gmap.cy, h, src.shape[-2])
-    xs = axis_samples(gmap.ax, gmap.cx, w, src.shape[-1])
-    return sample_grid(src, ys, xs)
+    return separable(images, axis_operator(gmap.ay, gmap.cy, h, images.shape[-2], sigma),
+                     axis_operator(gmap.ax, gmap.cx, w, images.shape[-1], sigma))
 
 
 def rescale(images: np.ndarray, factor: float) -> np.ndarray:
