@@ -38,3 +38,19 @@ def test_warp_matches_blur_then_bilinear_sampling(place, out_factor, src_factor,
     for k in range(len(stack)):
         np.testing.assert_allclose(got[k], reference(stack[k], gmap, shape, sigma), atol=2e-3)
     np.testing.assert_allclose(warp(stack[1], gmap, shape, blur=blur * gmap.shrink), got[1], atol=1e-4)
+
+
+def test_a_large_shrink_averages_blocks_first_then_blurs_and_samples_them():
+    """From 3x shrinking on, k x k block means come first (k = shrink // 1.5), each block sampled at its centre."""
+    rng = np.random.default_rng(4)
+    stack = rng.integers(0, 256, (2, 90, 160)).astype(np.uint8)
+    gmap = grid_map(0.0, 0.0, 1.0, (20.0, 20.0), (4.0, 4.0))  # shrink 5: blocks of 3
+    k = int(gmap.shrink // 1.5)
+    got = warp(stack, gmap, (18, 32))
+    for n in range(len(stack)):
+        hk, wk = 90 // k, 160 // k
+        blocks = stack[n, : hk * k, : wk * k].astype(np.float64).reshape(hk, k, wk, k).mean(axis=(1, 3))
+        moved = grid_map(0.0, 0.0, 1.0, (20.0, 20.0), (4.0 * k, 4.0 * k))
+        # grid_map puts block j's centre at source index j: the same point as j k + (k - 1) / 2 in pixels
+        want = reference(blocks, moved, (18, 32), antialias_sigma(moved.shrink))
+        np.testing.assert_allclose(got[n], want, atol=2e-3)
