@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidkompy.dtw import Band, Steps, monotonic_path, runs
+from vidkompy.dtw import Band, Steps, monotonic_path, runs, step_in_cells, step_in_ranges
 from vidkompy.temporal import coarse_path
 
 
@@ -110,3 +110,20 @@ def test_band_find_and_union():
     pos, found = u.find(np.array([2, 15, 13]))
     assert list(found) == [True, True, False]
     assert u.cells[pos[0]] == 2 and u.cells[pos[1]] == 15
+
+
+def test_steps_between_ranges_are_those_found_by_searching_the_cells():
+    """The sliced form for rows that are whole ranges picks the same step, cost and predecessor, ties included."""
+    rng = np.random.default_rng(5)
+    step_cost = np.array([2.0, 0.0, 0.0, 2.0, 2.0, 2.0])
+    for _ in range(300):
+        prev_lo, width_prev = int(rng.integers(0, 20)), int(rng.integers(1, 12))
+        cur_lo, width = prev_lo + int(rng.integers(-3, 9)), int(rng.integers(1, 12))
+        prev_m = rng.integers(0, 4, width_prev).astype(np.float64)  # few values: many ties
+        prev_m[rng.random(width_prev) < 0.2] = np.inf
+        prev_b = np.arange(prev_lo, prev_lo + width_prev)
+        cur_b = np.arange(cur_lo, cur_lo + width)
+        searched = step_in_cells(prev_b, prev_m, cur_b, step_cost)
+        sliced = step_in_ranges(prev_m, prev_lo, cur_lo, width, step_cost)
+        for a, b in zip(searched, sliced, strict=True):
+            np.testing.assert_array_equal(a, b)

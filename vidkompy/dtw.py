@@ -157,6 +157,49 @@ _FROM_HELD = -2  # came from the previous row's unmatched state
 _JUMP = -1
 
 
+def step_in_cells(prev_b: np.ndarray, prev_m: np.ndarray, cur_b: np.ndarray, step_cost: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each cell's cheapest step (0 .. len(step_cost) - 1) from the previous row's cells, by searching them.
+
+    Returns the cost so far, the step taken (``_START`` where no step reaches the
+    cell) and the predecessor's position in its row. Ties go to the shorter step.
+    """
+    best = np.full(len(cur_b), np.inf)
+    best_code = np.full(len(cur_b), _START, dtype=np.int8)
+    best_src = np.zeros(len(cur_b), dtype=np.int32)
+    if not len(prev_b):
+        return best, best_code, best_src
+    for s, penalty in enumerate(step_cost):
+        pos = np.searchsorted(prev_b, cur_b - s)
+        pos_ok = np.minimum(pos, len(prev_b) - 1)
+        ok = (pos < len(prev_b)) & (prev_b[pos_ok] == cur_b - s)
+        cand = np.where(ok, prev_m[pos_ok], np.inf) + penalty
+        better = cand < best
+        best[better], best_code[better], best_src[better] = cand[better], s, pos_ok[better]
+    return best, best_code, best_src
+
+
+def step_in_ranges(prev_m: np.ndarray, prev_lo: int, cur_lo: int, width: int, step_cost: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`step_in_cells` for rows that are whole ranges (``prev_lo ..`` and ``cur_lo .. cur_lo + width - 1``).
+
+    The predecessor of cell c by step s is c - s, at a known place in the
+    previous row: every step is one slice of a table, and the choice one argmin
+    over them (the first minimum: the shorter step, as `step_in_cells` picks).
+    Half the time of the searching form in the final match, where rows are ranges.
+    """
+    where = (cur_lo - prev_lo) + np.arange(width)[None, :] - np.arange(len(step_cost))[:, None]
+    inside = (where >= 0) & (where < len(prev_m))
+    where = np.clip(where, 0, len(prev_m) - 1)
+    cand = np.where(inside, prev_m[where], np.inf) + step_cost[:, None]
+    s = np.argmin(cand, axis=0)
+    cols = np.arange(width)
+    best = cand[s, cols]
+    reached = np.isfinite(best)
+    return (best, np.where(reached, s, _START).astype(np.int8),
+            np.where(reached, where[s, cols], 0).astype(np.int32))
+
+
 def monotonic_path(band: Band, cost: np.ndarray, steps: Steps = Steps()) -> Path:
     """The cheapest monotonic path through ``band`` whose cells cost ``cost``.
 
@@ -196,6 +239,11 @@ def monotonic_path(band: Band, cost: np.ndarray, steps: Steps = Steps()) -> Path
     held_src = np.empty(n, dtype=np.int32)  # unmatched state: -1 from the previous held state, else a cell
     held_pos = np.empty(n, dtype=np.int64)  # the index an unmatched row holds (-1: not yet known)
 
+    sizes = np.diff(offsets)
+    # rows holding a whole range of bg indices (most): their steps are found by slicing, not searching
+    solid = (sizes > 0) & (cells[np.maximum(offsets[1:] - 1, 0)].astype(np.int64)
+                           - cells[np.minimum(offsets[:-1], max(len(cells) - 1, 0))] == sizes - 1)
+    step_cost = np.array([0.0 if lo_free <= s <= hi_free else steps.penalty for s in range(longest + 1)])
     prev_b = cells[offsets[0] : offsets[1]].astype(np.int64)
     prev_m = cost[offsets[0] : offsets[1]].astype(np.float64)
     code[offsets[0] : offsets[1]] = _START
@@ -203,29 +251,20 @@ def monotonic_path(band: Band, cost: np.ndarray, steps: Steps = Steps()) -> Path
     for i in range(1, n):
         a, b = offsets[i], offsets[i + 1]
         cur_b = cells[a:b].astype(np.int64)
-        best = np.full(len(cur_b), np.inf)
-        best_code = np.full(len(cur_b), _START, dtype=np.int8)
-        best_src = np.zeros(len(cur_b), dtype=np.int32)
-        if len(prev_b):
-            for s in range(longest + 1):
-                pos = np.searchsorted(prev_b, cur_b - s)
-                pos_ok = np.minimum(pos, len(prev_b) - 1)
-                ok = (pos < len(prev_b)) & (prev_b[pos_ok] == cur_b - s)
-                cand = np.where(ok, prev_m[pos_ok], np.inf)
-                if not lo_free <= s <= hi_free:
-                    cand = cand + steps.penalty
-                better = cand < best
-                best[better], best_code[better], best_src[better] = cand[better], s, pos_ok[better]
-            if np.isfinite(jump):
-                run_min = np.minimum.accumulate(prev_m)
-                run_arg = np.maximum.accumulate(np.where(prev_m == run_min, np.arange(len(prev_m)), 0))
-                last = np.searchsorted(prev_b, cur_b - longest, side="left") - 1  # prev_b < cur_b - longest
-                ok = last >= 0
-                last_ok = np.maximum(last, 0)
-                cand = np.where(ok, run_min[last_ok] + jump, np.inf)
-                better = cand < best
-                best[better], best_code[better] = cand[better], _JUMP
-                best_src[better] = run_arg[last_ok][better]
+        if len(prev_b) and solid[i] and solid[i - 1]:
+            best, best_code, best_src = step_in_ranges(prev_m, int(prev_b[0]), int(cur_b[0]), len(cur_b), step_cost)
+        else:
+            best, best_code, best_src = step_in_cells(prev_b, prev_m, cur_b, step_cost)
+        if len(prev_b) and np.isfinite(jump):
+            run_min = np.minimum.accumulate(prev_m)
+            run_arg = np.maximum.accumulate(np.where(prev_m == run_min, np.arange(len(prev_m)), 0))
+            last = np.searchsorted(prev_b, cur_b - longest, side="left") - 1  # prev_b < cur_b - longest
+            ok = last >= 0
+            last_ok = np.maximum(last, 0)
+            cand = np.where(ok, run_min[last_ok] + jump, np.inf)
+            better = cand < best
+            best[better], best_code[better] = cand[better], _JUMP
+            best_src[better] = run_arg[last_ok][better]
         if np.isfinite(held):
             hp = held_pos[i - 1]
             cand = held + (steps.cost(cur_b - hp) if hp >= 0 else np.zeros(len(cur_b)))
