@@ -251,7 +251,7 @@ def monotonic_path(band: Band, cost: np.ndarray, steps: Steps = Steps()) -> Path
     for i in range(1, n):
         a, b = offsets[i], offsets[i + 1]
         cur_b = cells[a:b].astype(np.int64)
-        if len(prev_b) and solid[i] and solid[i - 1]:
+        if solid[i] and solid[i - 1]:  # a solid row is never empty
             best, best_code, best_src = step_in_ranges(prev_m, int(prev_b[0]), int(cur_b[0]), len(cur_b), step_cost)
         else:
             best, best_code, best_src = step_in_cells(prev_b, prev_m, cur_b, step_cost)

@@ -161,7 +161,8 @@ def locate(
         frames = [int(f[py, px]) if s in chosen else -1 for s, (_, f) in enumerate(per_sample)]
         return float(votes[py, px]), (int(py), int(px)), frames
 
-    searched: dict[float, list[tuple[np.ndarray, np.ndarray]]] = {}  # every sample's best maps, per full scale
+    # per full scale: the templates and every sample's best maps, which the dense vote reuses
+    searched: dict[float, tuple[list[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]] = {}
 
     def score_at(scale: float, quick: bool = False) -> tuple[float, tuple[int, int], list[int]] | None:
         """The vote at one scale; ``quick`` (the scale scan) uses 3 samples and ~100 bg pictures."""
@@ -171,7 +172,7 @@ def locate(
             return None
         per_sample = pictures.best_of(ts, quick_subset if quick else None)
         if not quick:
-            searched[scale] = per_sample
+            searched[scale] = (ts, per_sample)
         return vote(per_sample, max(2, agree // 2) if quick else agree)
 
     tried: dict[float, tuple[float, tuple[int, int], list[int]]] = {}
@@ -192,8 +193,7 @@ def locate(
     if 1.0 in tried and tried[1.0][0] >= tried[best_scale][0] - 0.02:
         best_scale = 1.0  # prefer the plain crop when it fits as well
     if stride > 2:
-        tried[best_scale] = _dense_vote(bg, searched[best_scale], templates(best_scale, fg_idx), stride, shrink,
-                                        tried[best_scale], vote)
+        tried[best_scale] = _dense_vote(bg, *searched[best_scale], stride, shrink, tried[best_scale], vote)
     score, (py, px), bg_best_list = tried[best_scale]
     start = Geometry(px * coarse_factor[0], py * coarse_factor[1], best_scale)
     agreed = [(int(i), j) for i, j in zip(fg_idx, bg_best_list, strict=True) if j >= 0]
@@ -203,7 +203,7 @@ def locate(
     return Located(geom, score, tuple(j for _, j in agreed), tuple(i for i, _ in agreed))
 
 
-def _dense_vote(bg: FrameSource, searched: list[tuple[np.ndarray, np.ndarray]], ts: list[np.ndarray] | None,
+def _dense_vote(bg: FrameSource, ts: list[np.ndarray], searched: list[tuple[np.ndarray, np.ndarray]],
                 stride: int, shrink: float, coarse: tuple[float, tuple[int, int], list[int]], vote):
     """The vote again, each sample now against bg pictures near its best coarse ones, a few frames apart.
 
@@ -212,10 +212,8 @@ def _dense_vote(bg: FrameSource, searched: list[tuple[np.ndarray, np.ndarray]], 
     but the evidence (and so the score and each sample's best frame) is weak.
     ``searched``: each sample's best NCC and frame per position from the coarse
     search at this scale (searching the coarse pictures again, a template at a
-    time, was half of locating a 10-minute pair).
+    time, was half of locating a 10-minute pair), ``ts`` the templates it used.
     """
-    if ts is None:
-        return coarse
     step = max(1, stride // 8)
     per_sample = []
     for t, (m, f) in zip(ts, searched, strict=True):
