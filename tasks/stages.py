@@ -68,7 +68,7 @@ log = logging.getLogger("vidkompy")
 T = TypeVar("T")
 
 # Bump a stage's version when its algorithm changes: old artifacts stop matching.
-VERSIONS = {"decode": 3, "locate": 2, "embed": 3, "index": 2, "dtw": 3, "spatial": 5}
+VERSIONS = {"decode": 4, "locate": 2, "embed": 3, "index": 2, "dtw": 3, "spatial": 5}
 BLOCK = 256  # frames per chunk written (and per shard of pictures)
 # pictures per compressed chunk inside a shard: windows of 64 read 3x faster than with one, single reads as fast
 PICTURES_PER_CHUNK = 8

@@ -23,14 +23,21 @@ CASES = {
 
 
 
-def write_video(path, frames, fps: float | str = 25, crf: int = 18) -> Path:
-    """RGB pictures into an h264 mp4 (a test's own footage)."""
+def write_video(path, frames, fps: float | str = 25, crf: int = 18, *, codec: str = "libx264",
+                options: dict[str, str] | None = None, pix_fmt: str = "yuv420p", **context) -> Path:
+    """RGB pictures into a video (a test's own footage): h264 unless ``codec`` says otherwise.
+
+    ``options`` replace the h264 defaults (crf, preset); ``context`` sets codec context
+    attributes such as ``gop_size`` or ``max_b_frames``.
+    """
     from fractions import Fraction
 
     with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=Fraction(fps))
-        vs.width, vs.height, vs.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        vs.options = {"crf": str(crf), "preset": "veryfast"}
+        vs = out.add_stream(codec, rate=Fraction(fps))
+        vs.width, vs.height, vs.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
+        vs.options = {"crf": str(crf), "preset": "veryfast"} if options is None else options
+        for name, value in context.items():
+            setattr(vs.codec_context, name, value)
         for k, f in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), "rgb24")
             frame.pts = k

@@ -7,6 +7,7 @@ lists and B-frames, so ``index / fps`` is wrong often enough to matter.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,7 @@ from vidkompy.parallel import ordered_map
 WORK_WIDTH = 320
 log = logging.getLogger("vidkompy")
 SEEK_COST_FRAMES = 125  # frames decoded per seek, on average, with a 250-frame GOP
+SEEK_BACK_S = (0.0, 1.0, 4.0, 16.0, 64.0)  # how far before a target each seek tries, in turn (`_from_keyframe`)
 
 
 @dataclass(frozen=True)
@@ -163,11 +165,12 @@ class ThumbnailDecoder:
                bars: BarStats | None = None) -> Iterator[ThumbBlock]:
         """Blocks of ``block`` frames (the last may be shorter), from the start or after time ``after``.
 
-        Resuming seeks to the keyframe before ``after`` and drops frames up to it,
-        identified by their timestamps; ``start`` is then the index of the next
-        frame. ``bars`` gathers black-bar statistics from full-size frames spread
-        through the video (every n-th frame, by index, so a resumed run samples
-        the same ones).
+        Resuming seeks to the keyframe before ``after`` (`_from_keyframe`: in an
+        MPEG-PS or -TS file a plain seek lands past it, and the frames in between
+        would be lost) and drops frames up to it, identified by their timestamps;
+        ``start`` is then the index of the next frame. ``bars`` gathers black-bar
+        statistics from full-size frames spread through the video (every n-th
+        frame, by index, so a resumed run samples the same ones).
         """
         tw, th = self.size
         step = 1.0 / self.info.fps if self.info.fps else 0.04
@@ -181,9 +184,12 @@ class ThumbnailDecoder:
             vs = container.streams.video[0]
             vs.thread_type = "AUTO"
             vs.codec_context.options = {"skip_loop_filter": "all"}
-            if after is not None:
-                container.seek(int(max(after, 0.0) / vs.time_base), stream=vs, backward=True)
-            for frame in self._frames(container, vs):
+            packets = None if after is None else _from_keyframe(container, vs, after)
+            if packets is None:
+                if after is not None:  # no keyframe found before it: from the start, dropping what is done
+                    container.seek(0)
+                packets = container.demux(vs)
+            for frame in self._frames(packets, vs):
                 t = frame_seconds(frame, (last if last is not None else -step) + step)
                 if after is not None and t <= after + 1e-6:
                     continue
@@ -200,11 +206,10 @@ class ThumbnailDecoder:
         if frames:
             yield ThumbBlock(np.asarray(pts, np.float64), np.stack(frames))
 
-    def _frames(self, container: av.container.InputContainer, vs: av.video.stream.VideoStream
-                ) -> Iterator[av.VideoFrame]:
+    def _frames(self, demuxed: Iterator[av.Packet], vs: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
         packets = frames = 0
         try:
-            for packet in container.demux(vs):
+            for packet in demuxed:
                 if packet.size:
                     packets += 1
                 try:
@@ -248,15 +253,16 @@ def read_gray_frames(
     with open_video(path) as container:
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
-        tb = vs.time_base
         frames: Iterator[av.VideoFrame] | None = None
         last = -1
         aim = [0.0]  # the time before which non-reference frames need not be decoded
         for target in wanted:
             aim[0] = 0.5 * (pts[target - 1] + pts[target]) if target > 0 else -np.inf
             if frames is None or target <= last or pts[target] - pts[max(last, 0)] > 2.0:
-                container.seek(int(max(pts[target] - 0.001, 0.0) / tb), stream=vs, backward=True)
-                frames = _skipping_nonref(container, vs, aim)
+                packets = _from_keyframe(container, vs, float(pts[target]))
+                if packets is None:
+                    break  # no seek lands before the target: read from the start, below
+                frames = _skipping_nonref(packets, vs, aim)
                 last = -1
             idx = -1
             for frame in frames:
@@ -267,9 +273,9 @@ def read_gray_frames(
                     break
             last = idx
             if target not in out:
-                # The seek landed past the target (or timestamps disagree): read from the start.
-                out.update(_read_sequential(path, [i for i in wanted if i not in out]))
-                break
+                break  # the timestamps disagree with decode's: read from the start, below
+    if len(out) < len(wanted):
+        out.update(_read_sequential(path, [i for i in wanted if i not in out]))
     return out
 
 
@@ -280,7 +286,45 @@ def read_gray_frames_of(*requests: tuple[str | os.PathLike, Sequence[int], np.nd
     return list(ordered_map(lambda r: read_gray_frames(*r), requests, workers=len(requests)))
 
 
-def _skipping_nonref(container: av.container.InputContainer, vs: av.video.stream.VideoStream, aim: list[float]
+def _from_keyframe(container: av.container.InputContainer, vs: av.video.stream.VideoStream, time: float
+                   ) -> Iterator[av.Packet] | None:
+    """The stream's packets from the last keyframe at or before ``time`` on; None where no seek finds one.
+
+    MP4, MOV and Matroska seek by their index and land on that keyframe. MPEG-PS
+    and MPEG-TS (broadcast and camera files) have no index: FFmpeg searches their
+    timestamps and lands wherever a packet has one, usually past the keyframe a
+    decoder needs, so decoding would begin at the next keyframe, after the target.
+    Each try therefore starts further back (`SEEK_BACK_S`) and is judged on packets,
+    demuxed, not decoded: those from the last keyframe up to the target's are held
+    (at most a GOP of compressed packets) and the rest, which a decoder would only
+    skip or decode in vain, are dropped.
+    """
+    tb = vs.time_base
+    for back in SEEK_BACK_S:
+        at = max(time - 0.001 - back, 0.0)
+        container.seek(int(at / tb), stream=vs, backward=True)
+        packets = container.demux(vs)
+        held: list[av.Packet] = []
+        for packet in packets:
+            stamp = packet.dts if packet.dts is not None else packet.pts
+            if stamp is not None and float(stamp * tb) > time + 1e-6:
+                # decode order: every packet the target's picture needs came before this one
+                if held:
+                    return itertools.chain(held, [packet], packets)
+                break
+            if packet.is_keyframe and packet.pts is not None and float(packet.pts * tb) <= time + 1e-6:
+                held = [packet]  # only a keyframe shown by then can start it (not an open GOP's next I)
+            elif held:
+                held.append(packet)
+        else:
+            if held:  # the stream ends at the target
+                return iter(held)
+        if at == 0.0:
+            break
+    return None
+
+
+def _skipping_nonref(packets: Iterator[av.Packet], vs: av.video.stream.VideoStream, aim: list[float]
                      ) -> Iterator[av.VideoFrame]:
     """Decoded frames from the current position, non-reference ones skipped while their time is before ``aim[0]``.
 
@@ -293,7 +337,7 @@ def _skipping_nonref(container: av.container.InputContainer, vs: av.video.stream
     when a caller abandons this generator for a new seek.
     """
     cc = vs.codec_context
-    for packet in container.demux(vs):
+    for packet in packets:
         ahead = packet.pts is not None and float(packet.pts * vs.time_base) < aim[0]
         cc.skip_frame = "NONREF" if ahead else "DEFAULT"
         yield from packet.decode()
