@@ -8,7 +8,7 @@ import pytest
 from av.video.frame import PictureType
 
 from tests.helpers import write_video
-from vidkompy import video_io
+from vidkompy import segments, video_io
 from vidkompy.video_io import SEEK_COST_FRAMES, ThumbnailDecoder, read_gray_frames
 
 # Long GOPs the way each encoder makes them: h264 and hevc with B-frames (most of them unreferenced, so
@@ -70,3 +70,21 @@ def test_a_resumed_decode_gives_the_frames_after_where_it_stopped(long_gop, done
     rest = list(ThumbnailDecoder(path).blocks(256, after=float(pts[done - 1]), start=done))
     np.testing.assert_array_equal(np.concatenate([b.pts for b in rest]), pts[done:])
     np.testing.assert_array_equal(np.concatenate([b.frames for b in rest]), thumbs[done:])
+
+
+def test_a_segment_reads_its_frames_from_the_keyframe_before_it(long_gop, monkeypatch):
+    """What a composite segment decodes from its first frame on is what a plain decode gives there."""
+    _, path = long_gop
+    with av.open(str(path)) as c:
+        decoded = [(float(f.pts * f.time_base), f.to_ndarray(format="gray"), f.key_frame) for f in c.decode(video=0)]
+    pts = np.array([t for t, _, _ in decoded])
+    start = next(i for i in range(300, len(decoded)) if decoded[i][2]) - 1  # as above: just before a keyframe
+    seeks = []
+    monkeypatch.setattr(av.container.InputContainer, "seek", lambda c, *a, _s=av.container.InputContainer.seek, **k:
+                        seeks.append(a[0]) or _s(c, *a, **k))
+    with av.open(str(path)) as c:
+        got = [(i, f.to_ndarray(format="gray")) for i, f in segments.frames_from(c, pts, start, start + 20)]
+    assert [i for i, _ in got] == list(range(start, start + 20))
+    for i, img in got:
+        np.testing.assert_array_equal(img, decoded[i][1], err_msg=f"frame {i}")
+    assert 0 not in seeks  # found by seeking (its keyframe is over 10 s in), not by decoding from the start

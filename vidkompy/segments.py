@@ -58,12 +58,7 @@ from vidkompy.encoding import (
 from vidkompy.errors import InputError, SettingsError
 from vidkompy.models import Alignment
 from vidkompy.progress import stage
-from vidkompy.video_io import Reformatter, open_video, probe
-
-# How far before a target a seek is retried when the first one lands past it (a
-# keyframe whose dts is before the target but whose pts is after it); the last
-# resort reads from the start.
-_SEEK_BACKOFF_S = (0.0, 2.0, 10.0)
+from vidkompy.video_io import Reformatter, open_video, packets_from_keyframe, probe
 
 
 @dataclass(frozen=True)
@@ -141,21 +136,24 @@ def frames_from(container: av.container.InputContainer, pts: np.ndarray, start: 
                 stop: int | None = None, *, name: object = "video") -> Iterator[tuple[int, av.VideoFrame]]:
     """(index, frame) for presentation indices start, start+1, ... (up to ``stop``), by seeking.
 
-    Seeks to the keyframe before ``pts[start]`` and decodes forward, dropping
-    what comes before. A seek that lands past the target is retried earlier,
-    and at last from the file's start.
+    Starts at the keyframe before ``pts[start]`` (`packets_from_keyframe`, which
+    also finds it in files without an index) and decodes forward, dropping what
+    comes before; where no keyframe is found, or the decoded times disagree,
+    from the file's start.
     """
     vs = container.streams.video[0]
     vs.thread_type = "AUTO"
-    target = float(pts[start])
-    for back in (*_SEEK_BACKOFF_S, None):
-        if back is None:
-            container.seek(0, stream=vs, backward=True)
-        else:
-            container.seek(max(0, int((target - back) / vs.time_base)), stream=vs, backward=True)
-        frames = container.decode(vs)
+
+    def starts() -> Iterator[Iterator[av.Packet]]:
+        packets = packets_from_keyframe(container, vs, float(pts[start]))
+        if packets is not None:
+            yield packets
+        container.seek(0, stream=vs, backward=True)
+        yield container.demux(vs)
+
+    for packets in starts():
         first = True
-        for frame in frames:
+        for frame in (f for packet in packets for f in packet.decode()):
             if frame.pts is None:
                 raise InputError(name, "has frames without timestamps; it cannot be composed in segments")
             i = _index_of(pts, float(frame.pts * frame.time_base))
@@ -163,7 +161,7 @@ def frames_from(container: av.container.InputContainer, pts: np.ndarray, start: 
                 raise InputError(name, f"decoded a frame at {float(frame.pts * frame.time_base):.6f} s that its "
                                        "frame times do not list")
             if first and i > start:
-                break  # landed past the target: try earlier
+                break  # began past the target: from the start
             first = False
             if i < start:
                 continue

@@ -30,7 +30,7 @@ from vidkompy.parallel import ordered_map
 WORK_WIDTH = 320
 log = logging.getLogger("vidkompy")
 SEEK_COST_FRAMES = 125  # frames decoded per seek, on average, with a 250-frame GOP
-SEEK_BACK_S = (0.0, 1.0, 4.0, 16.0, 64.0)  # how far before a target each seek tries, in turn (`_from_keyframe`)
+SEEK_BACK_S = (0.0, 1.0, 4.0, 16.0, 64.0)  # how far before a target each seek tries, in turn (`packets_from_keyframe`)
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ class ThumbnailDecoder:
                bars: BarStats | None = None) -> Iterator[ThumbBlock]:
         """Blocks of ``block`` frames (the last may be shorter), from the start or after time ``after``.
 
-        Resuming seeks to the keyframe before ``after`` (`_from_keyframe`: in an
+        Resuming seeks to the keyframe before ``after`` (`packets_from_keyframe`: in an
         MPEG-PS or -TS file a plain seek lands past it, and the frames in between
         would be lost) and drops frames up to it, identified by their timestamps;
         ``start`` is then the index of the next frame. ``bars`` gathers black-bar
@@ -184,7 +184,7 @@ class ThumbnailDecoder:
             vs = container.streams.video[0]
             vs.thread_type = "AUTO"
             vs.codec_context.options = {"skip_loop_filter": "all"}
-            packets = None if after is None else _from_keyframe(container, vs, after)
+            packets = None if after is None else packets_from_keyframe(container, vs, after)
             if packets is None:
                 if after is not None:  # no keyframe found before it: from the start, dropping what is done
                     container.seek(0)
@@ -259,7 +259,7 @@ def read_gray_frames(
         for target in wanted:
             aim[0] = 0.5 * (pts[target - 1] + pts[target]) if target > 0 else -np.inf
             if frames is None or target <= last or pts[target] - pts[max(last, 0)] > 2.0:
-                packets = _from_keyframe(container, vs, float(pts[target]))
+                packets = packets_from_keyframe(container, vs, float(pts[target]))
                 if packets is None:
                     break  # no seek lands before the target: read from the start, below
                 frames = _skipping_nonref(packets, vs, aim)
@@ -286,7 +286,7 @@ def read_gray_frames_of(*requests: tuple[str | os.PathLike, Sequence[int], np.nd
     return list(ordered_map(lambda r: read_gray_frames(*r), requests, workers=len(requests)))
 
 
-def _from_keyframe(container: av.container.InputContainer, vs: av.video.stream.VideoStream, time: float
+def packets_from_keyframe(container: av.container.InputContainer, vs: av.video.stream.VideoStream, time: float
                    ) -> Iterator[av.Packet] | None:
     """The stream's packets from the last keyframe at or before ``time`` on; None where no seek finds one.
 
