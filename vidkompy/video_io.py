@@ -287,7 +287,7 @@ def read_gray_frames_of(*requests: tuple[str | os.PathLike, Sequence[int], np.nd
 
 
 def packets_from_keyframe(container: av.container.InputContainer, vs: av.video.stream.VideoStream, time: float
-                   ) -> Iterator[av.Packet] | None:
+                          ) -> Iterator[av.Packet] | None:
     """The stream's packets from the last keyframe at or before ``time`` on; None where no seek finds one.
 
     MP4, MOV and Matroska seek by their index and land on that keyframe. MPEG-PS
@@ -326,7 +326,7 @@ def packets_from_keyframe(container: av.container.InputContainer, vs: av.video.s
 
 def _skipping_nonref(packets: Iterator[av.Packet], vs: av.video.stream.VideoStream, aim: list[float]
                      ) -> Iterator[av.VideoFrame]:
-    """Decoded frames from the current position, non-reference ones skipped while their time is before ``aim[0]``.
+    """``packets`` decoded, non-reference frames skipped while their time is before ``aim[0]``.
 
     Between a keyframe and a target the decoder must rebuild every reference
     frame, but no frame that nothing refers to (most B-frames): FFmpeg's
