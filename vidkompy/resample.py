@@ -193,8 +193,9 @@ def warp(images: np.ndarray, gmap: GridMap, out_shape: tuple[int, int], *, blurr
     box = 1
     if not blurred:
         images, gmap = crop_to(images, gmap, out_shape, margin=int(math.ceil(2 * math.hypot(gmap.shrink, blur))) + 2)
-        if gmap.shrink >= BOX_FROM and min(images.shape[-2:]) // int(gmap.shrink // BOX_STEP) >= 2:
-            box = int(gmap.shrink // BOX_STEP)  # means of box x box blocks, then the Gaussian on them (axis_operator)
+        k = int(gmap.shrink // BOX_STEP) if gmap.shrink >= BOX_FROM else 1
+        if k > 1 and min(images.shape[-2:]) // k >= 2:
+            box = k  # means of k x k blocks, then the Gaussian on them (axis_operator)
     sigma = 0.0 if blurred else antialias_sigma(gmap.shrink / box, blur / box)
     h, w = out_shape
     return separable(images, axis_operator(gmap.ay, gmap.cy, h, images.shape[-2], sigma, box),

@@ -58,7 +58,7 @@ from vidkompy.encoding import (
 from vidkompy.errors import InputError, SettingsError
 from vidkompy.models import Alignment
 from vidkompy.progress import stage
-from vidkompy.video_io import Reformatter, open_video, packets_from_keyframe, probe
+from vidkompy.video_io import Reformatter, open_video, packets_from_keyframe, packets_from_start, probe
 
 
 @dataclass(frozen=True)
@@ -148,8 +148,7 @@ def frames_from(container: av.container.InputContainer, pts: np.ndarray, start: 
         packets = packets_from_keyframe(container, vs, float(pts[start]))
         if packets is not None:
             yield packets
-        container.seek(0, stream=vs, backward=True)
-        yield container.demux(vs)
+        yield packets_from_start(container, vs)
 
     for packets in starts():
         first = True

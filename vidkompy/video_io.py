@@ -184,11 +184,10 @@ class ThumbnailDecoder:
             vs = container.streams.video[0]
             vs.thread_type = "AUTO"
             vs.codec_context.options = {"skip_loop_filter": "all"}
-            packets = None if after is None else packets_from_keyframe(container, vs, after)
-            if packets is None:
-                if after is not None:  # no keyframe found before it: from the start, dropping what is done
-                    container.seek(0)
+            if after is None:
                 packets = container.demux(vs)
+            else:  # where no keyframe is found before it: from the start, dropping what is done
+                packets = packets_from_keyframe(container, vs, after) or packets_from_start(container, vs)
             for frame in self._frames(packets, vs):
                 t = frame_seconds(frame, (last if last is not None else -step) + step)
                 if after is not None and t <= after + 1e-6:
@@ -322,6 +321,13 @@ def packets_from_keyframe(container: av.container.InputContainer, vs: av.video.s
         if at == 0.0:
             break
     return None
+
+
+def packets_from_start(container: av.container.InputContainer, vs: av.video.stream.VideoStream
+                       ) -> Iterator[av.Packet]:
+    """The stream's packets from the file's start, after reading elsewhere in it."""
+    container.seek(0, stream=vs, backward=True)
+    return container.demux(vs)
 
 
 def _skipping_nonref(packets: Iterator[av.Packet], vs: av.video.stream.VideoStream, aim: list[float]
