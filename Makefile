@@ -28,13 +28,15 @@ demo: $(STAMP)
 	@echo "look at $(DEMO)/demo_overlay.mp4 and $(DEMO)/demo_overlay.map.png (README: 'What the demo shows')"
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q -n auto --dist loadfile tests
 
 bench: $(STAMP)
 	$(PY) -m benchmarks $(if $(PEER),--peer,)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check vidkompy tasks flows tests benchmarks
+	$(VENV)/bin/ruff check vidkompy tests benchmarks
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -138,10 +138,10 @@ def _median(runs: list[dict], key: str) -> float | None:
 
 def has_local_server() -> bool:
     """Whether this vidkompy keeps a local Prefect server between runs (``vidkompy server``)."""
-    return importlib.util.find_spec("vidkompy.local_server") is not None
+    return importlib.util.find_spec("vidkompy.pipeline.local_server") is not None
 
 
-_WARM = ("import sys; from vidkompy import local_server as s; u = s.ensure(); "
+_WARM = ("import sys; from vidkompy.pipeline import local_server as s; u = s.ensure(); "
          "sys.exit(0 if s.wait_until_healthy(u) else 1)")
 
 

@@ -193,7 +193,7 @@ def fidelity(one: Path, joined: Path) -> dict:
 def store_alignment(store, pair: Pair) -> tuple:
     """The pair's truth stored as the decode and spatial stages store theirs."""
     from vidkompy.models import Aligned, Decoded, Geometry, Stored
-    from vidkompy.store import stage_key
+    from vidkompy.store.artifacts import stage_key
 
     refs = {}
     for role, path in (("bg", pair.bg), ("fg", pair.fg)):
@@ -253,8 +253,8 @@ def _segment_rows(runs: dict[str, dict]) -> list[dict]:
 
 
 def one_pass(pair: Pair, work: Path, settings) -> dict:
-    from vidkompy.composite import composite
     from vidkompy.models import Alignment, Geometry
+    from vidkompy.overlay.composite import composite
 
     out = work / "one.mp4"
     start = time.perf_counter()
@@ -266,8 +266,8 @@ def one_pass(pair: Pair, work: Path, settings) -> dict:
 
 
 def on_threads(pair: Pair, work: Path, count: int, settings) -> dict:
-    from vidkompy.store import Store
-    from vidkompy_flows.segments import compose_segments
+    from vidkompy.pipeline.segments_flow import compose_segments
+    from vidkompy.store.artifacts import Store
 
     store = Store(work / f"cache-threads-{count}")
     aligned, bg_dec, fg_dec = store_alignment(store, pair)
@@ -285,10 +285,10 @@ def on_threads(pair: Pair, work: Path, count: int, settings) -> dict:
 def segment_alone(pair: Pair, work: Path, settings) -> dict:
     """A segment's fixed cost at its worst: one frame, the last bg frame before a keyframe past the middle, so
     that its seek decodes almost a whole GOP of bg (and of fg) that it does not use; plus opening both files
-    and a fresh encoder. Segments start on a chunk of the output (`vidkompy.chunks`); the worst case can fall
+    and a fresh encoder. Segments start on a chunk of the output (`vidkompy.media.chunks`); the worst case can fall
     anywhere in a chunk, so this one frame is written with chunks of one frame (the encoder is the same)."""
     from vidkompy.models import Alignment, Geometry
-    from vidkompy.segments import Segment, compose_segment
+    from vidkompy.overlay.segments import Segment, compose_segment
 
     fg_pts, bg_pts = frame_times(pair.fg), frame_times(pair.bg)
     with av.open(str(pair.bg)) as c:
@@ -317,8 +317,8 @@ def _warm(module: str) -> None:
 def on_dask(pair: Pair, work: Path, count: int, settings) -> dict:
     from distributed import Client, LocalCluster, get_task_stream
 
-    from vidkompy.store import Store
-    from vidkompy_flows.segments import compose_segments
+    from vidkompy.pipeline.segments_flow import compose_segments
+    from vidkompy.store.artifacts import Store
 
     store = Store(work / "cache-dask")
     aligned, bg_dec, fg_dec = store_alignment(store, pair)
@@ -379,16 +379,16 @@ def segment_run(bg: str, fg: str, cache_dir: str, spatial: str, bg_decode: str, 
                 start: int, stop: int, border: int = 8, blend: bool = False, codec: str = "h264",
                 crf: int | None = None, preset: str | None = None) -> str:
     """One segment as its own flow run: the references rebuilt from the shared store, then the segment task."""
-    from vidkompy.encoding import OutputSettings
+    from vidkompy.media.encoding import OutputSettings
     from vidkompy.models import Aligned, Decoded, Stored
-    from vidkompy.segments import Segment
-    from vidkompy.store import Store
-    from vidkompy_tasks.segments import compose_segment
+    from vidkompy.overlay.segments import Segment
+    from vidkompy.pipeline.segment_tasks import compose_segment
+    from vidkompy.store.artifacts import Store
 
     store = Store(cache_dir)
-    aligned = Stored("spatial", spatial, store.read("spatial", spatial).value(Aligned), False)
-    bg_dec = Stored("decode", bg_decode, store.read("decode", bg_decode).value(Decoded), False)
-    fg_dec = Stored("decode", fg_decode, store.read("decode", fg_decode).value(Decoded), False)
+    aligned = Stored("spatial", spatial, store.artifact("spatial", spatial).value(Aligned), False)
+    bg_dec = Stored("decode", bg_decode, store.artifact("decode", bg_decode).value(Decoded), False)
+    fg_dec = Stored("decode", fg_decode, store.artifact("decode", fg_decode).value(Decoded), False)
     state = compose_segment(bg, fg, aligned, bg_dec, fg_dec, Segment(index, start, stop), store, border, blend,
                             OutputSettings(codec, crf, preset), return_state=True)
     return state.result().key
@@ -409,9 +409,9 @@ def run_segment_deployment(parameters: dict, index: int) -> str:
 def segments_by_deployment(bg: str, fg: str, output: str, cache_dir: str, aligned, bg_dec, fg_dec, count: int,
                            settings) -> list[str]:
     from vidkompy.models import Stored
-    from vidkompy.segments import ComposedSegment, plan_segments
-    from vidkompy.store import Store
-    from vidkompy_tasks.segments import STAGE, join, segment_key
+    from vidkompy.overlay.segments import ComposedSegment, plan_segments
+    from vidkompy.pipeline.segment_tasks import STAGE, join, segment_key
+    from vidkompy.store.artifacts import Store
 
     store = Store(cache_dir)
     plan = plan_segments(aligned.value.n_frames, count)
@@ -420,7 +420,7 @@ def segments_by_deployment(bg: str, fg: str, output: str, cache_dir: str, aligne
     futures = [run_segment_deployment.submit({**base, "start": s.start, "stop": s.stop}, s.index) for s in plan]
     run_ids = [f.result() for f in futures]
     keys = [segment_key(aligned, bg_dec, fg_dec, s, border=8, blend=False, settings=settings) for s in plan]
-    parts = [Stored(STAGE, k, store.read(STAGE, k).value(ComposedSegment), False) for k in keys]
+    parts = [Stored(STAGE, k, store.artifact(STAGE, k).value(ComposedSegment), False) for k in keys]
     join(bg, fg, output, parts, aligned, bg_dec, fg_dec, store, settings)
     return run_ids
 
@@ -434,7 +434,7 @@ def on_pool(pair: Pair, work: Path, count: int, settings) -> dict:
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    from vidkompy.store import Store
+    from vidkompy.store.artifacts import Store
 
     _prefect("work-pool", "create", POOL, "--type", "process", "--overwrite")
     segment_run.from_source(str(REPO), "benchmarks/segments_bench.py:segment_run").deploy(
@@ -496,7 +496,7 @@ def on_pool(pair: Pair, work: Path, count: int, settings) -> dict:
 def projection(one: dict, alone: dict, join_bytes_per_s: float, bytes_per_frame: float,
                dispatch_s: dict[str, float]) -> list[dict]:
     """Wall seconds for a 2-hour film on W workers, each a machine like this one."""
-    from vidkompy.segments import auto_segments
+    from vidkompy.overlay.segments import auto_segments
 
     rate = one["s_per_frame"]
     fixed = max(0.0, alone["seconds"] - alone["frames"] * rate)
@@ -531,7 +531,7 @@ def main(argv: list[str] | None = None) -> dict:
     work = Path(tempfile.mkdtemp(prefix="vidkompy-segments-bench-"))
     try:
         with prefect_server(work / "prefect-home"):
-            from vidkompy.encoding import OutputSettings
+            from vidkompy.media.encoding import OutputSettings
 
             settings = OutputSettings()  # the default: h264 crf 18 veryfast, fg's audio
             pair = quick_pair(work / "pair") if args.quick else long_pair(args.case)

@@ -31,9 +31,9 @@ def main() -> None:
     start = time.perf_counter()
     # What compose imports lazily on its first call (Prefect, the flow, torch through the stages).
     import vidkompy
-    import vidkompy.cli  # noqa: F401
-    import vidkompy_flows.compose  # noqa: F401
-    from vidkompy.embed import find_weights
+    import vidkompy._cli.main  # noqa: F401
+    import vidkompy.pipeline.compose_flow  # noqa: F401
+    from vidkompy.alignment.embed import find_weights
 
     imported = time.perf_counter()
     if args.align_only:

@@ -1,8 +1,11 @@
-"""Fixtures: one Prefect server for the whole session, and sample pairs with exact truth.
+"""Fixtures: sample pairs with exact truth, and one Prefect server for the tests that run Prefect.
 
 The environment is set at import, before anything imports Prefect: Prefect reads
-its settings then. Every flow call of the session (in this process and in CLI
-subprocesses) talks to the one server instead of starting a temporary one each.
+its settings then. The server itself starts only when a test asks for it
+(`prefect_server`; the conftests of tests/pipeline and tests/cli ask for every
+test there): every flow call of the session, in this process and in CLI
+subprocesses, then talks to that one server instead of starting a temporary
+one each. Tests of media/, align/, overlay/ and store/ never start it.
 """
 
 from __future__ import annotations
@@ -27,9 +30,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-# Guarded: a second import of this module (as `tests.conftest`) must not pick another port.
-if "VIDKOMPY_TEST_PREFECT_HOME" not in os.environ:
-    os.environ["VIDKOMPY_TEST_PREFECT_HOME"] = tempfile.mkdtemp(prefix="vidkompy-prefect-")
+# Guarded: a second import of this module (as `tests.conftest`) must not pick another port. Under
+# pytest-xdist every worker inherits the controller's environment, so the guard is per worker: each worker
+# has a server (and a PREFECT_HOME) of its own.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+if os.environ.get("VIDKOMPY_TEST_PREFECT_OWNER") != _WORKER:
+    os.environ["VIDKOMPY_TEST_PREFECT_OWNER"] = _WORKER
+    os.environ["VIDKOMPY_TEST_PREFECT_HOME"] = tempfile.mkdtemp(prefix=f"vidkompy-prefect-{_WORKER}-")
     os.environ["VIDKOMPY_TEST_PREFECT_PORT"] = str(_free_port())
 _home = Path(os.environ["VIDKOMPY_TEST_PREFECT_HOME"])
 _port = int(os.environ["VIDKOMPY_TEST_PREFECT_PORT"])
@@ -47,7 +54,7 @@ from tests.helpers import CASES  # noqa: E402
 from vidkompy.samples import SamplePair, make_pair  # noqa: E402
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def prefect_server():
     """`prefect server start` on loopback, stopped by its process id at the end."""
     log_file = (_home / "server.log").open("w")

@@ -1,54 +1,80 @@
 """vidkompy: overlay a foreground video on the background video it shows part of.
 
     >>> import vidkompy
-    >>> result = vidkompy.compose("bg.mp4", "fg.mp4")          # doctest: +SKIP
+    >>> result = vidkompy.compose("bg.mp4", "fg.mp4", blend=True)   # doctest: +SKIP
     >>> result.x, result.y, result.scale, result.confidence, result.frames[:3], result.output
 
-The library modules never import Prefect; `compose` and `align` run the
-Prefect flow through `flows.run`, the entry the command line uses too.
+Every option of the command line is a keyword argument here, under its long
+name (``border``, ``blend``, ``gpu``, ``cache_dir``, ``codec``, ...): they are
+the fields of `Options`, which can also be passed whole as ``options=``.
+`compose` and `align` run the Prefect flow through `vidkompy.pipeline.entry`,
+the entry the command line uses too.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Callable
+from dataclasses import fields
 from importlib import metadata
+from typing import Any, TypeVar
 
-from vidkompy.models import Alignment, ComposeResult, Geometry, VideoInfo
+from vidkompy.models import Alignment, BatchResult, ComposeResult, Geometry, PairResult, RunSettings, VideoInfo
+from vidkompy.options import Options
 
 try:
     __version__ = metadata.version("vidkompy")
 except metadata.PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["Alignment", "ComposeResult", "Geometry", "VideoInfo", "align", "compose"]
+__all__ = ["Alignment", "BatchResult", "ComposeResult", "Geometry", "Options", "PairResult", "RunSettings",
+           "VideoInfo", "align", "batch", "compose"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def compose(
-    bg: str | os.PathLike,
-    fg: str | os.PathLike,
-    output: str | os.PathLike | None = None,
-    border: int = 8,
-    blend: bool = False,
-    gpu: bool = True,
-    cache_dir: str | os.PathLike | None = None,
-    *,
-    weights: str | os.PathLike | None = None,
-    force: bool = False,
-) -> ComposeResult:
-    """Align fg in bg and write the overlay; returns the alignment, the output path and timings."""
-    from vidkompy_flows.run import run_compose
+def _options_as_keywords(fn: F) -> F:
+    """Show `Options`' fields as ``fn``'s keyword-only parameters (help(), IDEs, inspect.signature).
 
-    return run_compose(bg=str(bg), fg=str(fg), output=None if output is None else str(output), border=border,
-                       blend=blend, gpu=gpu, cache_dir=None if cache_dir is None else str(cache_dir),
-                       weights=None if weights is None else str(weights), force=force, write_video=True)
+    The list is read off the dataclass, so it is written once: ``fn`` itself takes them as ``**settings``.
+    """
+    sig = inspect.signature(fn)
+    params = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    params += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+               for f in fields(Options)]
+    fn.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    return fn
 
 
-def align(bg: str | os.PathLike, fg: str | os.PathLike, gpu: bool = True,
-          cache_dir: str | os.PathLike | None = None, *, weights: str | os.PathLike | None = None,
-          force: bool = False) -> ComposeResult:
+@_options_as_keywords
+def compose(bg: str | os.PathLike, fg: str | os.PathLike, output: str | os.PathLike | None = None, *,
+            options: Options | None = None, **settings: Any) -> ComposeResult:
+    """Align fg in bg and write the overlay; returns the alignment, the output path and timings.
+
+    ``output`` defaults to ``{bg_stem}_overlay_{fg_stem}.mp4`` in the working directory. ``settings``
+    are `Options` fields by name, applied over ``options`` (the defaults when None).
+    """
+    from vidkompy.pipeline.entry import run_compose
+
+    return run_compose(bg, fg, output, options=Options.build(options, **settings), write_video=True)
+
+
+@_options_as_keywords
+def align(bg: str | os.PathLike, fg: str | os.PathLike, *, options: Options | None = None,
+          **settings: Any) -> ComposeResult:
     """Only the alignment (no video written), sharing the cache with `compose`."""
-    from vidkompy_flows.run import run_compose
+    from vidkompy.pipeline.entry import run_compose
 
-    return run_compose(bg=str(bg), fg=str(fg), gpu=gpu, write_video=False, force=force,
-                       cache_dir=None if cache_dir is None else str(cache_dir),
-                       weights=None if weights is None else str(weights))
+    return run_compose(bg, fg, options=Options.build(options, **settings), write_video=False)
+
+
+@_options_as_keywords
+def batch(folder: str | os.PathLike, output_dir: str | os.PathLike, *, max_parallel: int = 4,
+          deployment: bool = False, options: Options | None = None, **settings: Any) -> BatchResult:
+    """Compose every ``NAME.bg.EXT`` + ``NAME.fg.EXT`` pair of ``folder`` into ``output_dir``, each with the
+    same options; ``deployment`` runs the `batch` deployment on the configured Prefect server instead."""
+    from vidkompy.pipeline.entry import run_batch
+
+    return run_batch(folder, output_dir, options=Options.build(options, **settings), max_parallel=max_parallel,
+                     deployment=deployment)

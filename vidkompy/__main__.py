@@ -2,6 +2,6 @@
 
 import sys
 
-from vidkompy.cli import main
+from vidkompy._cli.main import main
 
 sys.exit(main())

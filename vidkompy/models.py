@@ -18,6 +18,8 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from vidkompy.options import Options
+
 T = TypeVar("T")
 
 
@@ -37,6 +39,15 @@ class VideoInfo:
 
 
 @dataclass(frozen=True)
+class Inputs:
+    """A run's two inputs, probed once, and the output path it will write (None: alignment only)."""
+
+    bg: VideoInfo
+    fg: VideoInfo
+    output: str | None = None
+
+
+@dataclass(frozen=True)
 class Geometry:
     """Where fg sits in bg: the top-left corner of the bg region fg shows, in bg pixels.
 
@@ -48,6 +59,17 @@ class Geometry:
     x: float
     y: float
     scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What the sub-pixel fit found: the geometry, and how much softer fg is than bg.
+
+    The spatial stage keeps it in its progress while the frame match runs, so a resumed run skips the fit.
+    """
+
+    geometry: Geometry
+    softness: float = 0.0  # sigma (grid pixels) of the blur that makes bg look like fg; 0 for a fg as sharp
 
 
 # -- what each stage stores (its arrays stay in the store) -----------------------------------------
@@ -143,11 +165,12 @@ class Alignment:
     @property
     def unmatched(self) -> list[tuple[int, int]]:
         """fg frame ranges [first, last] with no counterpart in bg."""
-        if self.matched is None:
-            return []
-        m = np.concatenate([[False], ~np.asarray(self.matched, bool), [False]]).astype(np.int8)
-        d = np.diff(m)
-        return [(int(a), int(b) - 1) for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True)]
+        return [] if self.matched is None else runs(~np.asarray(self.matched, bool))
+
+    @property
+    def n_unmatched(self) -> int:
+        """How many fg frames have no counterpart in bg."""
+        return 0 if self.matched is None else int((~np.asarray(self.matched, bool)).sum())
 
     def as_json(self) -> dict:
         score = self.score if self.score is not None else np.ones(len(self.frames))
@@ -164,6 +187,22 @@ class Alignment:
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    """What a run was made with: its options, and what this machine chose (device, embedding model)."""
+
+    options: Options
+    device: str
+    embedding: str
+
+    def as_json(self) -> dict[str, object]:
+        """The ``settings`` object of ``vidkompy align --json``."""
+        o = self.options
+        return {"border": o.border, "blend": o.blend, "codec": o.codec, "crf": o.crf, "preset": o.preset,
+                "audio": o.audio, "keyint": o.keyint, "gpu": o.gpu, "device": self.device, "weights": o.weights,
+                "embedding": self.embedding, "force": o.force}
+
+
+@dataclass(frozen=True)
 class ComposeResult:
     """What `vidkompy.compose` and `vidkompy.align` return."""
 
@@ -172,7 +211,7 @@ class ComposeResult:
     timings: dict[str, float]
     computed: tuple[str, ...]  # stages that ran (the others came from the store)
     lost_frames: dict[str, int] = field(default_factory=dict)  # per input, frames lost to damage
-    settings: dict[str, object] = field(default_factory=dict)  # what the run was made with (device, embedding...)
+    settings: RunSettings | None = None  # what the run was made with
 
     @property
     def x(self) -> float:
@@ -203,8 +242,52 @@ class ComposeResult:
         return self.alignment.unmatched
 
 
+@dataclass(frozen=True)
+class PairResult:
+    """One pair of a batch: what became of it (``status``: composed, up to date or failed) and where fg sits."""
+
+    pair: str
+    status: str
+    x: float | None = None
+    y: float | None = None
+    scale: float | None = None
+    confidence: float | None = None
+    seconds: float = 0.0
+    error: str = ""
+    output: str | None = None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> PairResult:
+        """A row as a batch's table artifact holds it (how results travel between machines)."""
+        return from_attrs(cls, row)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """A folder's batch: a result per pair, the files that paired with nothing, and how many pairs failed."""
+
+    pairs: tuple[PairResult, ...]
+    skipped_files: tuple[str, ...] = ()
+    state: str | None = None  # the deployment run's final state, when the batch ran as one
+
+    @property
+    def failed(self) -> tuple[PairResult, ...]:
+        return tuple(p for p in self.pairs if p.status == "failed")
+
+
 def as_fraction(rate: float | Fraction) -> Fraction:
     return rate if isinstance(rate, Fraction) else Fraction(rate).limit_denominator(1001)
+
+
+# -- small helpers on values ---------------------------------------------------------------------------
+
+
+def runs(mask: np.ndarray, min_length: int = 1) -> list[tuple[int, int]]:
+    """``[first, last]`` of every run of True in ``mask`` at least ``min_length`` long."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    d = np.diff(m.astype(np.int8))
+    starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    return [(int(a), int(b - 1)) for a, b in zip(starts, stops, strict=True) if b - a >= min_length]
 
 
 # -- values <-> the store's JSON attributes ------------------------------------------------------------

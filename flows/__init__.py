@@ -1,1 +1,0 @@
-"""Prefect flows: they only wire the stage tasks of `tasks/`."""

@@ -1,0 +1,162 @@
+"""Where fg lands on bg's canvas and how its edges meet bg: the placement, the edge ramp and the paste.
+
+The edge ramp (``--blend`` over ``--border`` px) is built once, for the edges
+where bg is visible only: an edge that touches the canvas has nothing beside
+it to blend into. The paste works on a decoded frame's own planes, in YUV (see
+`vidkompy.overlay.composite` for why).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from vidkompy.models import Alignment
+
+
+@dataclass(frozen=True)
+class Placement:
+    """fg's pixels on the canvas: the pasted rectangle and which fg pixels show."""
+
+    width: int  # fg after scaling to its region
+    height: int
+    x: int  # top-left on the canvas (may be negative: clipped)
+    y: int
+    canvas: tuple[int, int]
+
+    @property
+    def dst(self) -> tuple[slice, slice]:
+        cw, ch = self.canvas
+        return (slice(max(0, self.y), min(ch, self.y + self.height)),
+                slice(max(0, self.x), min(cw, self.x + self.width)))
+
+    @property
+    def src(self) -> tuple[slice, slice]:
+        ys, xs = self.dst
+        return slice(ys.start - self.y, ys.stop - self.y), slice(xs.start - self.x, xs.stop - self.x)
+
+
+def placement(alignment: Alignment, fg_size: tuple[int, int], canvas: tuple[int, int]) -> Placement:
+    """Whole-pixel placement of fg on bg's canvas, scaled to the region it shows (even sizes for 4:2:0).
+
+    With ``alignment.active`` only that part of fg is placed, so its size is the one scaled.
+    """
+    g = alignment.geometry
+    w, h = alignment.active[2:] if alignment.active else fg_size
+    if abs(g.scale - 1.0) > 1e-3:
+        w, h = round(w / g.scale), round(h / g.scale)
+    w, h = max(2, w - w % 2), max(2, h - h % 2)
+    return Placement(w, h, int(round(g.x)), int(round(g.y)), canvas)
+
+
+def edge_alpha(p: Placement, border: int) -> np.ndarray:
+    """fg's opacity over the visible part: a linear ramp of ``border`` px on the edges where bg shows.
+
+    An edge that touches the canvas has no bg beside it and stays hard.
+    """
+    ys, xs = p.dst
+    h, w = ys.stop - ys.start, xs.stop - xs.start
+    cw, ch = p.canvas
+    ramp_y = np.ones(h, np.float32)
+    ramp_x = np.ones(w, np.float32)
+    if border > 0:
+        r = (np.arange(border, dtype=np.float32) + 0.5) / border
+        n = min(border, h)
+        if ys.start > 0:
+            ramp_y[:n] = np.minimum(ramp_y[:n], r[:n])
+        if ys.stop < ch:
+            ramp_y[h - n :] = np.minimum(ramp_y[h - n :], r[:n][::-1])
+        n = min(border, w)
+        if xs.start > 0:
+            ramp_x[:n] = np.minimum(ramp_x[:n], r[:n])
+        if xs.stop < cw:
+            ramp_x[w - n :] = np.minimum(ramp_x[w - n :], r[:n][::-1])
+    return np.minimum(ramp_y[:, None], ramp_x[None, :])
+
+
+def chroma_factors(pix_fmt: str) -> tuple[int, int]:
+    """(vertical, horizontal) chroma subsampling of a planar YUV format: (2, 2) for 4:2:0, (1, 2) for 4:2:2."""
+    probe_frame = av.VideoFrame(16, 16, pix_fmt)
+    chroma = probe_frame.planes[1]
+    return 16 // chroma.height, 16 // chroma.width
+
+
+def _scaled(s: slice, f: int, n: int) -> slice:
+    return slice(s.start // f, s.start // f + n // f)
+
+
+class Blender:
+    """Pastes fg planes into a bg frame; feathers only the strips where alpha < 1.
+
+    The mask is built once; for one visible edge its strips are a single rectangle.
+    Works on any planar YUV format: the chroma slices follow its subsampling and
+    the samples are whatever width the planes have (uint8, or uint16 above 8 bits).
+    """
+
+    def __init__(self, p: Placement, border: int, blend: bool, pix_fmt: str = "yuv420p"):
+        self.p = p
+        ys, xs = p.dst
+        sy, sx = p.src
+        h, w = ys.stop - ys.start, xs.stop - xs.start
+        fy, fx = chroma_factors(pix_fmt)
+        self.luma = (ys, xs, sy, sx)
+        # chroma at its own resolution; an odd offset lands half a chroma pixel early
+        self.chroma = (_scaled(ys, fy, h), _scaled(xs, fx, w), _scaled(sy, fy, h), _scaled(sx, fx, w))
+        self.strips: list[tuple[tuple[slice, slice], np.ndarray]] = []
+        self.chroma_strips: list[tuple[tuple[slice, slice], np.ndarray]] = []
+        if blend and border > 0:
+            alpha = edge_alpha(p, border)
+            self.strips = _strips(alpha)
+            self.chroma_strips = _strips(alpha[::fy, ::fx][: h // fy, : w // fx])
+
+    def paste(self, bg_planes: list[np.ndarray], bg_saved: list[np.ndarray], fg_planes: list[np.ndarray]) -> None:
+        for k, (dst, src) in enumerate(zip(bg_planes, fg_planes, strict=True)):
+            ys, xs, sy, sx = self.luma if k == 0 else self.chroma
+            region = dst[ys, xs]
+            region[...] = src[sy, sx]
+            for (ry, rx), a in self.strips if k == 0 else self.chroma_strips:
+                under = bg_saved[k][ry, rx].astype(np.float32)
+                over = region[ry, rx].astype(np.float32)
+                region[ry, rx] = (under + a * (over - under) + 0.5).astype(region.dtype)
+
+    def save(self, bg_planes: list[np.ndarray]) -> list[np.ndarray]:
+        """The bg pixels under fg, kept while this bg frame is reused (blending reads them)."""
+        if not self.strips:
+            return []
+        return [plane[(self.luma if k == 0 else self.chroma)[:2]].copy() for k, plane in enumerate(bg_planes)]
+
+
+def _strips(alpha: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray]]:
+    """Rectangles (top, bottom, left, right bands) covering every pixel with alpha < 1.
+
+    The edge ramp is separable (`edge_alpha`): a band row is soft across the whole
+    row, a band column down the whole column. Counting rows that are *all* opaque
+    instead made the top band the whole picture whenever the left or right edge was
+    soft (every row then has soft pixels): 11 ms a 720p frame blended in float32.
+    """
+    h, w = alpha.shape
+    soft_row = alpha.max(axis=1) < 1
+    soft_col = alpha.max(axis=0) < 1
+    top = int(np.argmin(soft_row)) if not soft_row.all() else h
+    bottom = h - int(np.argmin(soft_row[::-1])) if not soft_row.all() else h
+    left = int(np.argmin(soft_col)) if not soft_col.all() else w
+    right = w - int(np.argmin(soft_col[::-1])) if not soft_col.all() else w
+    out = []
+    if top > 0:
+        out.append(((slice(0, top), slice(0, w)), alpha[:top]))
+    if bottom < h and bottom > top:
+        out.append(((slice(bottom, h), slice(0, w)), alpha[bottom:h]))
+    if left > 0 and bottom > top:
+        out.append(((slice(top, bottom), slice(0, left)), alpha[top:bottom, :left]))
+    if right < w and bottom > top and right > left:
+        out.append(((slice(top, bottom), slice(right, w)), alpha[top:bottom, right:]))
+    return out
+
+
+def yuv_planes(frame: av.VideoFrame) -> list[np.ndarray]:
+    """Writable numpy views over a planar YUV frame's planes (no copy): uint8, or uint16 above 8 bits."""
+    dtype = np.dtype(np.uint8) if frame.format.components[0].bits <= 8 else np.dtype("<u2")
+    return [np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)[:, : plane.width]
+            for plane in frame.planes]

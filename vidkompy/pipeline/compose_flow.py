@@ -1,0 +1,118 @@
+"""The DAG for one pair: decode -> locate -> embed -> index -> dtw -> spatial -> composite."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from prefect import flow
+from prefect.runtime import deployment as current_deployment
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from vidkompy.device import Device, probe_device
+from vidkompy.errors import AlignmentError
+from vidkompy.media.encoding import OutputSettings
+from vidkompy.media.pairs import settings_comment
+from vidkompy.media.paths import check_inputs
+from vidkompy.models import ComposeResult, Inputs, RunSettings, Stored
+from vidkompy.options import Options
+from vidkompy.pipeline.report import report
+from vidkompy.pipeline.segments_flow import check_segments, compose_segments, resolve_segments
+from vidkompy.pipeline.tasks import composite, decode, dtw, embed, index, load_alignment, locate, spatial
+from vidkompy.pipeline.ui_progress import progress_artifacts
+from vidkompy.store.artifacts import ArtifactDamaged, Store
+
+log = logging.getLogger("vidkompy")
+
+# Below this median NCC of fg against the bg region under it, fg is not taken to be part of bg.
+MIN_CONFIDENCE = 0.75
+
+
+def _align(inputs: Inputs, store: Store, device: Device, weights: str | None) -> dict[str, Stored]:
+    bg, fg = inputs.bg.path, inputs.fg.path
+    bg_dec = decode.submit(bg, "bg", store, inputs.bg)
+    fg_dec = decode.submit(fg, "fg", store, inputs.fg)
+    if fg_dec.result().value.black:
+        raise AlignmentError(f"{fg}: every sampled frame is black (or bars only): there is no picture to find in bg; "
+                             "is it the right file?")
+    region = locate.submit(bg_dec, fg_dec, store)
+    bg_emb = embed.submit(bg_dec, "bg", fg_dec, region, store, device, weights)
+    fg_emb = embed.submit(fg_dec, "fg", fg_dec, None, store, device, weights)
+    knn = index.submit(bg_emb, fg_emb, bg_dec, fg_dec, store, device)
+    path = dtw.submit(knn, bg_emb, fg_emb, bg_dec, fg_dec, store)
+    aligned = spatial.submit(path, region, bg_dec, fg_dec, bg, fg, store, device)
+    futures = {"decode-bg": bg_dec, "decode-fg": fg_dec, "locate": region, "embed-bg": bg_emb,
+               "embed-fg": fg_emb, "index": knn, "dtw": path, "spatial": aligned}
+    aligned.wait()
+    return {name: f.result() for name, f in futures.items()}
+
+
+@flow(name="compose", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)
+def compose(
+    bg: str,
+    fg: str,
+    output: str | None = None,
+    options: Options = Options(),  # noqa: B008  (frozen: one shared default is safe, and the UI form shows it)
+    write_video: bool = True,
+    plot_in_ui: bool = False,
+    inputs: Inputs | None = None,
+) -> ComposeResult:
+    """Overlay fg on bg; returns the alignment, the output path and what each stage did.
+
+    ``options`` holds every setting of the run (`vidkompy.options.Options`).
+    ``write_video=False`` aligns only. ``plot_in_ui`` draws the frame-map plot
+    into the markdown artifact (batches; deployment runs always do, where
+    people read the UI). ``inputs``: both inputs already probed and the output
+    already checked by the caller (`vidkompy.pipeline.entry`); a deployment run
+    checks them here, once.
+    """
+    settings = OutputSettings.of(options)
+    check_segments(options.segments)
+    if inputs is None:
+        inputs = check_inputs(bg, fg, output, write_video, settings)
+    out = None if inputs.output is None else Path(inputs.output)
+    store = Store.open(options.cache_dir)
+    device = probe_device(options.gpu)
+    in_deployment = current_deployment.id is not None
+    with progress_artifacts(in_deployment):
+        try:
+            refs = _align(inputs, store, device, options.weights)
+        except ArtifactDamaged as exc:
+            # a stored chunk no longer reads back: drop that artifact, and the stages compute it again
+            log.warning("cache: %s is damaged; computing it again", exc)
+            store.discard(exc.stage, exc.key)
+            refs = _align(inputs, store, device, options.weights)
+        alignment = load_alignment(store, refs["spatial"])
+        n, unmatched = len(alignment.frames), alignment.n_unmatched
+        if not options.force and unmatched > n - unmatched:
+            raise AlignmentError(
+                f"{fg}: {unmatched} of {n} frames have no counterpart in {bg}, more than match; "
+                "use --force to compose anyway")
+        if not options.force and alignment.confidence < MIN_CONFIDENCE:
+            raise AlignmentError(
+                f"{fg}: does not look like a part of {bg} (confidence {alignment.confidence:.2f} < "
+                f"{MIN_CONFIDENCE}); use --force to compose anyway")
+        if out is not None:
+            comment = settings_comment(options)
+            count = resolve_segments(options.segments, len(alignment.frames), refs["decode-fg"].value.fps,
+                                     keyint=options.keyint, dask_address=options.dask)
+            if count > 1:
+                refs["composite"] = compose_segments(
+                    inputs, str(out), refs["spatial"], refs["decode-bg"], refs["decode-fg"], store, segments=count,
+                    border=options.border, blend=options.blend, settings=settings, comment=comment,
+                    dask_address=options.dask)
+            else:
+                # in this thread: Ctrl-C must reach the writer so that its temporary file is removed
+                refs["composite"] = composite(inputs, str(out), refs["spatial"], store, options.border,
+                                              options.blend, settings, comment)
+    result = ComposeResult(
+        alignment, str(out) if out else None,
+        {name: round(r.seconds, 3) for name, r in refs.items() if r.computed},
+        tuple(name for name, r in refs.items() if r.computed),
+        {role: refs[f"decode-{role}"].value.lost_frames for role in ("bg", "fg")},
+        RunSettings(options, device.name, refs["embed-fg"].value.model),
+    )
+    plot_path = str(out.with_suffix(".map.png")) if options.plot and out is not None else None
+    report(Path(out or fg).stem, result, refs["decode-bg"], refs["decode-fg"], store,
+           with_plot=plot_in_ui or in_deployment, plot_path=plot_path)
+    return result
