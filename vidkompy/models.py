@@ -199,7 +199,7 @@ class RunSettings:
         o = self.options
         return {"border": o.border, "blend": o.blend, "codec": o.codec, "crf": o.crf, "preset": o.preset,
                 "audio": o.audio, "keyint": o.keyint, "gpu": o.gpu, "device": self.device, "weights": o.weights,
-                "embedding": self.embedding, "force": o.force}
+                "embedding": self.embedding, "force": o.force, "bit_depth": o.bit_depth}
 
 
 @dataclass(frozen=True)

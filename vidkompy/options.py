@@ -39,7 +39,8 @@ class Options:
 
     Output: ``codec`` (h264, hevc, prores, ffv1), ``crf`` and ``preset`` (x264 /
     x265 only; None for the codec's default), ``audio`` (fg, bg or none),
-    ``keyint`` (fg frames per independently encoded chunk).
+    ``keyint`` (fg frames per independently encoded chunk), ``bit_depth``
+    (8 or 10; None follows the inputs where the codec carries it).
 
     Many machines: ``segments`` (a number, or "auto": compose in that many
     segments joined by stream copy), ``dask`` (the address of a Dask scheduler
@@ -60,6 +61,7 @@ class Options:
     keyint: int = KEYINT
     segments: int | str = 1
     dask: str | None = None
+    bit_depth: int | None = None
 
     def __post_init__(self) -> None:
         # the CLI hands over strings for --segments; a number given as text becomes the number

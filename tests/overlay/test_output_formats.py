@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from vidkompy.errors import SettingsError
-from vidkompy.media.encoding import OutputSettings, available_codecs, validate_output
+from vidkompy.media.encoding import OutputSettings, available_codecs, depth_loss, validate_output, validate_settings
 from vidkompy.models import Alignment, Geometry
 from vidkompy.overlay.composite import composite
 from vidkompy.samples import SamplePair, make_pair
@@ -460,3 +460,76 @@ def test_only_fgs_active_picture_is_pasted(pair, folder, tmp_path):
         for pa, pb in zip(a, b, strict=True):
             np.testing.assert_array_equal(pa, pb)
 
+
+# -- bit depth (issue 20): what comes in at 10 bits leaves at 10 bits unless asked ---------------------------
+
+
+def to_h264_10bit(path: Path, target: Path) -> Path:
+    """A 10-bit H.264 (High 10, yuv420p10le) copy of a 10-bit file, as cameras and mezzanines write them."""
+    with av.open(str(path)) as src, av.open(str(target), "w") as out:
+        vi = src.streams.video[0]
+        vs = out.add_stream("libx264", rate=vi.average_rate, options={"crf": "12", "preset": "veryfast"})
+        vs.width, vs.height, vs.pix_fmt = vi.codec_context.width, vi.codec_context.height, "yuv420p10le"
+        for f in src.decode(vi):
+            f.pict_type = av.video.frame.PictureType.NONE
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    return target
+
+
+@pytest.fixture(scope="module")
+def pair_h264_10(folder, pair10) -> tuple[Path, Path]:
+    return tuple(to_h264_10bit(p, folder / f"{p.stem}.h264.mp4") for p in pair10)
+
+
+def test_the_generated_pair_is_high_10(pair_h264_10):
+    for path in pair_h264_10:
+        with av.open(str(path)) as c:
+            cc = c.streams.video[0].codec_context
+            assert (cc.name, cc.pix_fmt, cc.profile) == ("h264", "yuv420p10le", "High 10")
+
+
+@pytest.mark.parametrize(("bit_depth", "pix_fmt", "profile"), [(None, "yuv420p10le", "High 10"),
+                                                                (10, "yuv420p10le", "High 10"),
+                                                                (8, "yuv420p", "High")])
+def test_h264_follows_the_inputs_bit_depth_unless_told(pair, pair_h264_10, tmp_path, bit_depth, pix_fmt, profile):
+    """Planted fault it catches: h264 pinned to yuv420p (2.0's default) fails the None and 10 cases."""
+    bg, fg = pair_h264_10
+    out = composite(bg, fg, tmp_path / "out.mp4", alignment_of(pair), settings=OutputSettings(bit_depth=bit_depth))
+    with av.open(str(out)) as c:
+        cc = c.streams.video[0].codec_context
+        assert (cc.name, cc.pix_fmt, cc.profile) == ("h264", pix_fmt, profile)
+    got, ref = decode_planes(out, pix_fmt), reference(pair, bg, fg, pix_fmt)
+    peak = 1023.0 if pix_fmt.endswith("10le") else 255.0
+    assert len(got) == len(pair.frames)
+    assert min(psnr(a[0], b[0], peak) for a, b in zip(got, ref, strict=True)) > 38.0
+    if peak > 255:
+        assert np.mean(got[3][0] % 4 != 0) > 0.5  # the two low bits are there, not zeros shifted up
+
+
+@pytest.mark.parametrize(("codec", "inputs", "requested", "words"), [
+    ("h264", ["yuv420p10le", "yuv420p"], None, None),
+    ("h264", ["yuv420p10le", "yuv420p"], 8, ["8-bit h264", "--bit-depth 8", "10 bits"]),
+    ("hevc", ["yuv420p"], None, None),
+    ("prores", ["yuv420p12le"], None, ["10-bit prores", "12 bits"]),
+    ("ffv1", ["yuv420p12le"], None, None),
+    ("ffv1", ["yuv420p12le"], 10, ["10-bit ffv1", "12 bits"]),
+])
+def test_an_output_with_fewer_bits_than_its_inputs_is_said_in_one_line(codec, inputs, requested, words):
+    line = depth_loss(codec, inputs, requested)
+    if words is None:
+        assert line is None
+    else:
+        assert line is not None and "\n" not in line and all(w in line for w in words)
+
+
+@pytest.mark.parametrize(("settings", "words"), [
+    (OutputSettings(bit_depth=9), ["bit depth", "8, 10"]),
+    (OutputSettings("prores", bit_depth=8), ["prores", "10-bit"]),
+])
+def test_a_bit_depth_the_codec_cannot_write_is_refused(settings, words):
+    with pytest.raises(SettingsError) as exc:
+        validate_settings(settings)
+    assert all(w in str(exc.value) for w in words)

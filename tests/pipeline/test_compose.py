@@ -82,3 +82,23 @@ def test_fg_larger_than_bg_is_scaled_to_fit_the_canvas(samples, tmp_path):
     fg_small = [f[::3, ::3] for f in decode_all(pair.fg)]
     assert psnr(frames[10][::2, ::2], fg_small[10][:120, :160]) > 25.0
 
+
+def test_a_ten_bit_h264_pair_composes_to_ten_bits_and_a_forced_eight_says_so(crop, tmp_path, caplog):
+    """Issue 20: High 10 in gave 8-bit out without a word. Planted fault: h264 pinned to yuv420p."""
+    import av
+
+    from tests.overlay.test_output_formats import to_10bit, to_h264_10bit
+
+    bg, fg = (to_h264_10bit(to_10bit(p, tmp_path / f"{p.stem}.10.mkv"), tmp_path / f"{p.stem}.10.mp4")
+              for p in (crop.bg, crop.fg))
+    cache = tmp_path / "cache"
+    result = vidkompy.compose(bg, fg, tmp_path / "ten.mp4", gpu=False, cache_dir=cache)
+    assert np.array_equal(result.frames, crop.frames)
+    assert not [r for r in caplog.records if "bits per sample" in r.getMessage()]
+    caplog.clear()
+    vidkompy.compose(bg, fg, tmp_path / "eight.mp4", gpu=False, cache_dir=cache, bit_depth=8)
+    said = [r.getMessage() for r in caplog.records if "bits per sample" in r.getMessage()]
+    assert said == ["the output is 8-bit h264 (as --bit-depth 8 asks); the inputs have 10 bits per sample"]
+    for name, pix_fmt in (("ten.mp4", "yuv420p10le"), ("eight.mp4", "yuv420p")):
+        with av.open(str(tmp_path / name)) as c:
+            assert c.streams.video[0].codec_context.pix_fmt == pix_fmt

@@ -81,6 +81,9 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keyint", type=int, default=KEYINT, metavar="N",
                    help=f"the output is encoded in independent chunks of N fg frames (default {KEYINT}, x264's "
                         "own longest GOP): at most N frames between keyframes, and what --segments cuts on")
+    p.add_argument("--bit-depth", type=int, choices=(8, 10), default=None, metavar="8|10",
+                   help="bits per sample of the output (default: the inputs' deepest, where the codec carries it; "
+                        "10-bit h264 is High 10, which some players lack)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,9 +15,12 @@ Choices, and why:
 - ``crf`` and ``preset`` exist for the x264/x265 codecs only. ProRes quality is
   its profile (HQ) and FFV1 is lossless, so giving them either is a
   `SettingsError` rather than a silently ignored option.
-- Pixel format follows the inputs: 10-bit in gives 10-bit out where the codec
-  carries it (hevc, ffv1); ProRes HQ is 4:2:2 10-bit whatever comes in; h264
-  stays 8-bit 4:2:0, the fast in-place path.
+- Pixel format follows the inputs: 10-bit in gives 10-bit out in every codec
+  that carries it (h264 as High 10, hevc Main 10, ffv1; 12 and 16 bits in
+  ffv1); ProRes HQ is 4:2:2 10-bit whatever comes in. ``bit_depth`` (8 or 10)
+  chooses instead, for players that need 8-bit H.264; `depth_loss` says when
+  the output keeps fewer bits than the inputs have. 8-bit 4:2:0 in, 8-bit out
+  stays the fast in-place path.
 - Every .mp4/.mov gets ``movflags=+faststart`` (index before the media, so a
   player starts without seeking to the end) and a movie timescale equal to the
   track's: the default of 1000 rounds an edit list's start offset to the
@@ -28,6 +31,7 @@ Choices, and why:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -40,6 +44,7 @@ from vidkompy.options import KEYINT, Options
 _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                  "placebo")
 AUDIO_MODES = ("fg", "bg", "none")
+BIT_DEPTHS = (8, 10)
 
 
 @dataclass(frozen=True)
@@ -108,11 +113,12 @@ class OutputSettings:
     preset: str | None = None
     audio: str = "fg"
     keyint: int = KEYINT
+    bit_depth: int | None = None  # bits per sample of the output; None: the inputs' deepest, where the codec can
 
     @classmethod
     def of(cls, options: Options) -> OutputSettings:
         """The part of a run's options that says how the output is encoded."""
-        return cls(options.codec, options.crf, options.preset, options.audio, options.keyint)
+        return cls(options.codec, options.crf, options.preset, options.audio, options.keyint, options.bit_depth)
 
     @property
     def spec(self) -> CodecSpec:
@@ -175,6 +181,12 @@ def validate_settings(settings: OutputSettings) -> CodecSpec:
         raise SettingsError(f"keyint must be a whole number of frames, at least 1, not {settings.keyint!r}")
     if settings.audio not in AUDIO_MODES:
         raise SettingsError(f"audio must be one of {', '.join(AUDIO_MODES)}, not {settings.audio!r}")
+    if settings.bit_depth is not None:
+        if settings.bit_depth not in BIT_DEPTHS:
+            raise SettingsError(f"bit depth must be one of {', '.join(map(str, BIT_DEPTHS))}, not "
+                                f"{settings.bit_depth!r}")
+        if settings.codec == "prores" and settings.bit_depth != 10:
+            raise SettingsError("codec 'prores' is 10-bit (ProRes 422 HQ); --bit-depth 8 needs h264, hevc or ffv1")
     return spec
 
 
@@ -202,17 +214,30 @@ def bit_depth(pix_fmt: str | None) -> int:
         return 8
 
 
-def output_pix_fmt(codec: str, depth: int) -> str:
-    """The output's pixel format for the inputs' deepest bit depth."""
+def output_pix_fmt(codec: str, depth: int, requested: int | None = None) -> str:
+    """The output's pixel format for the inputs' deepest bit depth, or the ``requested`` one (8 or 10).
+
+    h264 at 10 bits is libx264's High 10 profile (PyAV's wheel builds libx264 with 8 and 10 bits); hevc is
+    Main 10; ffv1 keeps up to 16 bits; ProRes 422 HQ is 10-bit 4:2:2 by definition.
+    """
     if codec == "prores":
-        return "yuv422p10le"  # ProRes 422 HQ is 10-bit 4:2:2 by definition
-    if codec == "hevc":
-        return "yuv420p10le" if depth > 8 else "yuv420p"
+        return "yuv422p10le"
+    depth = requested or depth
+    if depth <= 8:
+        return "yuv420p"
     if codec == "ffv1":
-        if depth <= 8:
-            return "yuv420p"
         return "yuv420p10le" if depth <= 10 else "yuv420p12le" if depth <= 12 else "yuv420p16le"
-    return "yuv420p"
+    return "yuv420p10le"
+
+
+def depth_loss(codec: str, input_pix_fmts: Sequence[str | None], requested: int | None = None) -> str | None:
+    """One line when the output keeps fewer bits per sample than its deepest input has, else None."""
+    depth = max((bit_depth(p) for p in input_pix_fmts), default=8)
+    out = bit_depth(output_pix_fmt(codec, depth, requested))
+    if out >= depth:
+        return None
+    hint = "" if requested is None else f" (as --bit-depth {requested} asks)"
+    return f"the output is {out}-bit {codec}{hint}; the inputs have {depth} bits per sample"
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,8 @@ def settings_digest(options: Options) -> str:
     """
     settings = {"border": int(options.border), "blend": bool(options.blend), "weights": options.weights,
                 **dataclasses.asdict(OutputSettings.of(options))}
+    if settings["bit_depth"] is None:  # a choice 2.0 did not have: absent, the digest is 2.0's
+        del settings["bit_depth"]
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -83,7 +83,7 @@ def layout(bg_in: av.container.InputContainer, fg_in: av.container.InputContaine
     canvas = (canvas[0] - canvas[0] % 2, canvas[1] - canvas[1] % 2)
     fg_size = (fg_vs.codec_context.width, fg_vs.codec_context.height)
     depth = max(bit_depth(bg_vs.codec_context.pix_fmt), bit_depth(fg_vs.codec_context.pix_fmt))
-    pix_fmt = output_pix_fmt(settings.codec, depth)
+    pix_fmt = output_pix_fmt(settings.codec, depth, settings.bit_depth)
     return Layout(canvas, placement(alignment, fg_size, canvas), pix_fmt, ColourTags.of(bg_vs), rotation,
                   video_rate(fg_vs), fg_vs.time_base)
 

@@ -11,7 +11,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from vidkompy.device import Device, probe_device
 from vidkompy.errors import AlignmentError
-from vidkompy.media.encoding import OutputSettings
+from vidkompy.media.encoding import OutputSettings, depth_loss
 from vidkompy.media.pairs import settings_comment
 from vidkompy.media.paths import check_inputs
 from vidkompy.models import ComposeResult, Inputs, RunSettings, Stored
@@ -93,6 +93,9 @@ def compose(
                 f"{fg}: does not look like a part of {bg} (confidence {alignment.confidence:.2f} < "
                 f"{MIN_CONFIDENCE}); use --force to compose anyway")
         if out is not None:
+            loss = depth_loss(options.codec, (inputs.bg.pix_fmt, inputs.fg.pix_fmt), options.bit_depth)
+            if loss:
+                log.warning("%s", loss)
             comment = settings_comment(options)
             count = resolve_segments(options.segments, len(alignment.frames), refs["decode-fg"].value.fps,
                                      keyint=options.keyint, dask_address=options.dask)

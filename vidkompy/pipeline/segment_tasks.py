@@ -43,7 +43,7 @@ log = logging.getLogger("vidkompy")
 
 STAGE = "segment"
 # Bump when a segment is composed differently: stored segments stop matching.
-VERSION = 1
+VERSION = 2  # 2: h264 follows the inputs' bit depth (10-bit in, High 10 out)
 
 
 class SegmentDamaged(Exception):
@@ -62,7 +62,8 @@ def segment_key(aligned: Stored[Aligned], bg_decoded: Stored[Decoded], fg_decode
     """
     return stage_key(STAGE, VERSION, spatial=aligned.key, bg=bg_decoded.key, fg=fg_decoded.key, border=border,
                      blend=blend, codec=settings.codec, options=settings.encoder_options(),
-                     range=[segment.start, segment.stop],)
+                     range=[segment.start, segment.stop],
+                     **({} if settings.bit_depth is None else {"bit_depth": settings.bit_depth}))
 
 
 @contextlib.contextmanager
