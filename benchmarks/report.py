@@ -185,6 +185,18 @@ def targets(cases: list[dict], cli: dict | None) -> list[dict]:
         add(f"scale within {MAX_SCALE_ERR:.0%}", f"largest {s['accuracy']['scale_err']:.3%} ({s['name']})",
             s["accuracy"]["scale_err"] <= MAX_SCALE_ERR)
         _material_targets(scored, add)
+    timed = [c for c in cases if (c.get("timeline") or {}).get("reproduced") is not None]
+    if timed:
+        low = min(timed, key=lambda c: c["timeline"]["reproduced"])
+        add("the conform timeline reproduces every matched frame",
+            f"lowest {low['timeline']['reproduced']:.2%} ({low['name']})",
+            all(c["timeline"]["reproduced"] == 1.0 for c in timed))
+        costly = [c for c in timed if c["timeline"]["build_share_of_alignment"] is not None]
+        if costly:
+            worst = max(costly, key=lambda c: c["timeline"]["build_share_of_alignment"])
+            add("the timeline builds in under 1% of the alignment's time",
+                f"largest {100 * worst['timeline']['build_share_of_alignment']:.3f}% ({worst['name']})",
+                worst["timeline"]["build_share_of_alignment"] < 0.01)
     for c in cases:
         if not c["long"]:
             continue
@@ -276,6 +288,21 @@ def _num(v: float | None, fmt: str = ".2f") -> str:
     return "-" if v is None else format(v, fmt)
 
 
+def _print_timelines(cases: list[dict], console: Console) -> None:
+    rows = [c for c in cases if (c.get("timeline") or {}).get("clips") is not None]
+    if not rows:
+        return
+    t = Table(title="Conform timeline (--timeline): clips, the share of the map it reproduces, build time")
+    for col in ("case", "clips", "clips / min", "reproduced %", "build ms", "% of alignment"):
+        t.add_column(col, justify="left" if col == "case" else "right")
+    for c in rows:
+        tl = c["timeline"]
+        share = tl["build_share_of_alignment"]
+        t.add_row(c["name"], str(tl["clips"]), _num(tl["clips_per_minute"], ".2f"), _pct(tl["reproduced"]),
+                  _num(1000 * tl["build_s"], ".1f"), _num(None if share is None else 100 * share, ".3f"))
+    console.print(t)
+
+
 def print_tables(result: dict, console: Console | None = None) -> None:
     console = console or Console(width=max(170, Console().width))
     m = result["machine"]
@@ -299,6 +326,7 @@ def print_tables(result: dict, console: Console | None = None) -> None:
                     _num(a["confidence"], ".3f"), _num(o["psnr"], ".1f"))
     console.print(acc)
     _print_material(cases, console)
+    _print_timelines(cases, console)
 
     t = Table(title="Time (seconds; x = multiple of the floor measured for the same case; "
                     "overhead = end-to-end minus critical path)")

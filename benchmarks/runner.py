@@ -25,6 +25,7 @@ import numpy as np
 
 from benchmarks import REPO
 from benchmarks.cases import Case
+from benchmarks.conform_bench import timeline_metrics
 from benchmarks.footage import Truth, build_info
 from benchmarks.metrics import (
     active_error,
@@ -84,6 +85,9 @@ def empty_result(case: Case) -> dict:
         "cached": {"seconds": None, "ratio": None, "composite_s": None, "composite_ratio": None, "computed": None,
                    "only_composite": None, "max_rss_mb": None, "skipped": None},
         "output": {"psnr": None, "worst_frame_psnr": None, "n_frames": None, "skipped": None},
+        # the conform timeline built from the map (benchmarks/conform_bench.py)
+        "timeline": {k: None for k in ("clips", "clips_per_minute", "reproduced", "build_s",
+                                       "build_share_of_alignment")},
         "peer": None,
     }
 
@@ -222,6 +226,10 @@ def run_case(case: Case, truth: Truth, work: Path, env: dict[str, str], *, timeo
                 r["accuracy"]["visual_nearest"] = near.as_dict()
                 log(f"the true picture is the nearest to fg's pixels in {100 * (near.truth_nearest or 0):.1f}% "
                     f"of matched frames, vidkompy's in {100 * (near.found_nearest or 0):.1f}%")
+        r["timeline"] = timeline_metrics(got, truth.bg, truth.fg, align_s)
+        tl = r["timeline"]
+        log(f"timeline: {tl['clips']} clip(s), {tl['clips_per_minute']:.2f} a minute, "
+            f"{100 * tl['reproduced']:.2f}% of matched frames reproduced, built in {1000 * tl['build_s']:.1f} ms")
         if case.compose:
             vs = score_video(output, truth, frames)
             r["output"].update(psnr=vs.psnr, worst_frame_psnr=vs.worst_frame_psnr, n_frames=vs.n_frames)

@@ -212,6 +212,7 @@ class ComposeResult:
     computed: tuple[str, ...]  # stages that ran (the others came from the store)
     lost_frames: dict[str, int] = field(default_factory=dict)  # per input, frames lost to damage
     settings: RunSettings | None = None  # what the run was made with
+    timeline: str | None = None  # the conform timeline written (--timeline), if any
 
     @property
     def x(self) -> float:

@@ -42,6 +42,10 @@ class Options:
     ``keyint`` (fg frames per independently encoded chunk), ``bit_depth``
     (8 or 10; None follows the inputs where the codec carries it).
 
+    Editing: ``timeline`` (also write the conform as a timeline an editor
+    opens: a path ending in .otio, .xml (FCP7 XML) or .edl (CMX 3600); a bare
+    extension such as ".otio" puts it beside the output, with its name).
+
     Many machines: ``segments`` (a number, or "auto": compose in that many
     segments joined by stream copy), ``dask`` (the address of a Dask scheduler
     whose workers compose the segments).
@@ -62,6 +66,7 @@ class Options:
     segments: int | str = 1
     dask: str | None = None
     bit_depth: int | None = None
+    timeline: str | None = None
 
     def __post_init__(self) -> None:
         # the CLI hands over strings for --segments; a number given as text becomes the number

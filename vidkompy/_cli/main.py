@@ -57,6 +57,10 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="MobileNetV3-Small weights file (default: $VIDKOMPY_MOBILENET_WEIGHTS or torchvision's "
                         "cache; without weights a weight-free embedding is used)")
     p.add_argument("--force", action="store_true", help="compose even when fg does not look like part of bg")
+    p.add_argument("--timeline", metavar="OUT", default=None,
+                   help="also write the conform as a timeline for an editing application: OUT.otio "
+                        "(OpenTimelineIO), OUT.xml (FCP7 XML) or OUT.edl (CMX 3600); a bare extension (.otio) "
+                        "puts it beside the output")
     p.add_argument("--json", action="store_true", help="print the alignment as one JSON object on stdout")
     p.add_argument("-v", "--verbose", action="store_true", help="show detail, Prefect's log and tracebacks")
     p.add_argument("-V", "--version", action="version", version=f"vidkompy {_version()}")
@@ -250,7 +254,8 @@ def _report(result: ComposeResult, as_json: bool) -> None:
         from vidkompy import __version__
 
         settings = result.settings.as_json() if result.settings else {}
-        print(json.dumps({**result.alignment.as_json(), "version": __version__, "settings": settings}))
+        extra = {"timeline": result.timeline} if result.timeline else {}
+        print(json.dumps({**result.alignment.as_json(), "version": __version__, "settings": settings, **extra}))
         return
     n = len(result.frames)
     where = f"x={result.x:.2f} y={result.y:.2f} scale={result.scale:.4f}"
@@ -261,6 +266,8 @@ def _report(result: ComposeResult, as_json: bool) -> None:
         line = f"wrote {result.output}: {line}"
     ran = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()) or "nothing (all cached)"
     print(line)
+    if result.timeline:
+        print(f"wrote {result.timeline}: the conform as a timeline")
     print(f"computed: {ran}")
 
 

@@ -34,13 +34,13 @@ def plan_output(bg: str | os.PathLike, fg: str | os.PathLike, output: str | os.P
         raise OutputError(out, "output path is a directory")
     if not out.parent.is_dir():
         raise OutputError(out, "output folder does not exist")
-    if not _can_create_in(out.parent):
+    if not can_create_in(out.parent):
         raise OutputError(out, "output folder is not writable")
     validate_output(settings, out)
     return out
 
 
-def _can_create_in(folder: Path) -> bool:
+def can_create_in(folder: Path) -> bool:
     """Try it: permission bits do not tell for root, read-only mounts or special file systems."""
     try:
         fd, name = tempfile.mkstemp(prefix=".vidkompy-write-test-", dir=folder)

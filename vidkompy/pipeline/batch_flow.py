@@ -23,6 +23,7 @@ from prefect.deployments import run_deployment
 from prefect.runtime import deployment as current_deployment
 from prefect.states import Failed
 
+from vidkompy.conform.formats import check_batch_timeline
 from vidkompy.media.encoding import OutputSettings, default_suffix, validate_settings
 from vidkompy.media.pairs import Pair, find_pairs, is_done, output_for, settings_comment
 from vidkompy.models import BatchResult, PairResult
@@ -105,6 +106,7 @@ def batch(
     """
     settings = OutputSettings.of(options)
     validate_settings(settings)  # a bad codec fails the batch once, not every pair
+    check_batch_timeline(options.timeline)
     pairs, skipped = find_pairs(folder)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     comment = settings_comment(options)

@@ -9,6 +9,7 @@ from prefect import flow
 from prefect.runtime import deployment as current_deployment
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from vidkompy.conform.formats import check_timeline_path, timeline_target
 from vidkompy.device import Device, probe_device
 from vidkompy.errors import AlignmentError
 from vidkompy.media.encoding import OutputSettings, depth_loss
@@ -18,7 +19,17 @@ from vidkompy.models import ComposeResult, Inputs, RunSettings, Stored
 from vidkompy.options import Options
 from vidkompy.pipeline.report import report
 from vidkompy.pipeline.segments_flow import check_segments, compose_segments, resolve_segments
-from vidkompy.pipeline.tasks import composite, decode, dtw, embed, index, load_alignment, locate, spatial
+from vidkompy.pipeline.tasks import (
+    composite,
+    decode,
+    dtw,
+    embed,
+    index,
+    load_alignment,
+    locate,
+    spatial,
+    timeline,
+)
 from vidkompy.pipeline.ui_progress import progress_artifacts
 from vidkompy.store.artifacts import ArtifactDamaged, Store
 
@@ -68,8 +79,11 @@ def compose(
     """
     settings = OutputSettings.of(options)
     check_segments(options.segments)
-    if inputs is None:
+    if inputs is None:  # a deployment run: nothing has checked them yet
         inputs = check_inputs(bg, fg, output, write_video, settings)
+        if options.timeline:
+            check_timeline_path(timeline_target(options.timeline, bg, fg, inputs.output))
+    timeline_path = timeline_target(options.timeline, bg, fg, inputs.output) if options.timeline else None
     out = None if inputs.output is None else Path(inputs.output)
     store = Store.open(options.cache_dir)
     device = probe_device(options.gpu)
@@ -108,12 +122,15 @@ def compose(
                 # in this thread: Ctrl-C must reach the writer so that its temporary file is removed
                 refs["composite"] = composite(inputs, str(out), refs["spatial"], store, options.border,
                                               options.blend, settings, comment)
+    if timeline_path is not None:
+        refs["timeline"] = timeline(inputs, refs["spatial"], store, str(timeline_path), options.audio)
     result = ComposeResult(
         alignment, str(out) if out else None,
         {name: round(r.seconds, 3) for name, r in refs.items() if r.computed},
         tuple(name for name, r in refs.items() if r.computed),
         {role: refs[f"decode-{role}"].value.lost_frames for role in ("bg", "fg")},
         RunSettings(options, device.name, refs["embed-fg"].value.model),
+        refs["timeline"].value if "timeline" in refs else None,
     )
     plot_path = str(out.with_suffix(".map.png")) if options.plot and out is not None else None
     report(Path(out or fg).stem, result, refs["decode-bg"], refs["decode-fg"], store,

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from vidkompy.conform.formats import check_batch_timeline, check_timeline_path, timeline_target
 from vidkompy.errors import InputError, SettingsError, VidkompyError
 from vidkompy.media.encoding import OutputSettings, validate_settings
 from vidkompy.media.paths import check_inputs
@@ -70,6 +71,8 @@ def run_compose(bg: str | os.PathLike, fg: str | os.PathLike, output: str | os.P
     second; the flow takes the probes and checks nothing again.
     """
     inputs = check_inputs(bg, fg, output, write_video, OutputSettings.of(options))
+    if options.timeline:  # an unknown format or an unwritable folder fails here, before any stage
+        check_timeline_path(timeline_target(options.timeline, bg, fg, inputs.output))
     from vidkompy.pipeline.compose_flow import compose
 
     with prefect_session():
@@ -84,6 +87,7 @@ def run_batch(folder: str | os.PathLike, output_dir: str | os.PathLike, *, optio
         raise InputError(folder, "not a folder")
     folder, output_dir = str(Path(folder).absolute()), str(Path(output_dir).absolute())
     validate_settings(OutputSettings.of(options))
+    check_batch_timeline(options.timeline)
     if deployment:
         return _run_batch_deployment(folder, output_dir, options, max_parallel)
     from vidkompy.pipeline.batch_flow import batch

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from vidkompy.models import ComposeResult, Decoded, Stored
@@ -42,6 +42,9 @@ def report(name: str, result: ComposeResult, bg: Stored[Decoded], fg: Stored[Dec
     if plot_path and png:
         Path(plot_path).write_bytes(png)
     create_markdown_artifact(alignment_markdown(name, result, png), description=f"alignment of {name}")
+    if result.timeline:  # where an editor picks it up: the file itself stays on the shared disk
+        create_link_artifact(Path(result.timeline).as_uri(), link_text=Path(result.timeline).name,
+                             description=f"conform timeline of {name}")
     create_table_artifact([alignment_row(result)], description=ALIGNMENT_TABLE)
 
 
@@ -107,6 +110,8 @@ def alignment_markdown(name: str, result: ComposeResult, png: bytes | None = Non
         lines += [", ".join(f"{role}: {n} frame(s) lost to damage" for role, n in lost.items()), ""]
     if result.output:
         lines += [f"output: `{result.output}`", ""]
+    if result.timeline:
+        lines += [f"timeline: [`{result.timeline}`]({Path(result.timeline).as_uri()})", ""]
     if png:
         lines += [f"![frame map](data:image/png;base64,{base64.b64encode(png).decode()})", ""]
     return "\n".join(lines)

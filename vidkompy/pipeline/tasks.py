@@ -32,6 +32,7 @@ from vidkompy.alignment.locate import locate as locate_lib
 from vidkompy.alignment.region import bg_on_grid, fg_on_grid
 from vidkompy.alignment.source import ActivePicture, Video
 from vidkompy.alignment.spatial import alignment_from, fit_alignment
+from vidkompy.conform import build_timeline, read_timecode, write_timeline
 from vidkompy.device import Device
 from vidkompy.errors import AlignmentError, InputError
 from vidkompy.faults import crash_point
@@ -305,5 +306,15 @@ def composite(inputs: Inputs, output: str, aligned: Stored[Aligned], store: Stor
     return Stored("composite", output, output, computed=True, seconds=time.perf_counter() - start)
 
 
-__all__ = ["composite", "decode", "dtw", "embed", "index", "load_alignment", "locate", "spatial",
-           "video"]
+@task(cache_policy=NO_CACHE, task_run_name="timeline")
+def timeline(inputs: Inputs, aligned: Stored[Aligned], store: Store, path: str, audio: str) -> Stored[str]:
+    """The conform as an editor's timeline (`vidkompy.conform`), built from the stored alignment: a cached run
+    writes it without running a stage again. Never cached itself: it is a product, milliseconds to build."""
+    start = time.perf_counter()
+    built = build_timeline(load_alignment(store, aligned), inputs.fg, inputs.bg, audio=audio,
+                           fg_timecode=read_timecode(inputs.fg.path), bg_timecode=read_timecode(inputs.bg.path))
+    out = str(write_timeline(built, path))
+    return Stored("timeline", out, out, computed=True, seconds=time.perf_counter() - start)
+
+
+__all__ = ["composite", "decode", "dtw", "embed", "index", "load_alignment", "locate", "spatial", "timeline", "video"]
