@@ -18,6 +18,8 @@ from vidkompy.conform import build_timeline, read_timeline, reproduction, write_
 from vidkompy.media.probe import probe
 from vidkompy.models import Alignment, Geometry
 
+BUILDS = 3  # the fastest of this many builds is reported
+
 
 def alignment_of(got: dict) -> Alignment:
     """The worker's JSON as the `Alignment` it printed."""
@@ -34,9 +36,11 @@ def timeline_metrics(got: dict, bg: Path, fg: Path, alignment_s: float | None) -
     """Clips, clips per minute of fg, the reproduced share of matched frames and the build's seconds."""
     alignment = alignment_of(got)
     bg_info, fg_info = probe(bg), probe(fg)
-    start = time.perf_counter()
-    built = build_timeline(alignment, fg_info, bg_info)
-    build_s = time.perf_counter() - start
+    build_s = float("inf")
+    for _ in range(BUILDS):  # a millisecond's work: one build is at the mercy of whatever else the machine does
+        start = time.perf_counter()
+        built = build_timeline(alignment, fg_info, bg_info)
+        build_s = min(build_s, time.perf_counter() - start)
     with tempfile.TemporaryDirectory(prefix="vidkompy-conform-") as folder:
         written = write_timeline(built, Path(folder) / "conform.otio")
         rep = reproduction(read_timeline(written), alignment)
