@@ -145,23 +145,33 @@ def with_pcm_audio(video: Path, target: Path, *, rate: int = 8000, seconds: floa
     return target
 
 
-def to_10bit(path: Path, target: Path) -> Path:
-    """A lossless FFV1 yuv420p10le copy of ``path`` with real low bits: 4 * v + ((x + y + k) mod 4)."""
+def reencode(path: Path, target: Path, codec: str, picture, options: dict[str, str] | None = None) -> Path:
+    """``path``'s frames through ``picture(frame, k)`` into a yuv420p10le ``codec`` stream at ``target``."""
     with av.open(str(path)) as src, av.open(str(target), "w") as out:
         vi = src.streams.video[0]
-        vs = out.add_stream("ffv1", rate=vi.average_rate)
+        vs = out.add_stream(codec, rate=vi.average_rate, options=options or {})
         vs.width, vs.height, vs.pix_fmt = vi.codec_context.width, vi.codec_context.height, "yuv420p10le"
         vs.time_base = vi.time_base
         for k, f in enumerate(src.decode(vi)):
-            a = f.to_ndarray(format="yuv420p").astype(np.uint16)
-            yy, xx = np.mgrid[0 : a.shape[0], 0 : a.shape[1]]
-            g = av.VideoFrame.from_ndarray(a * 4 + ((xx + yy + k) % 4).astype(np.uint16), format="yuv420p10le")
+            g = picture(f, k)
             g.pts, g.time_base = f.pts, f.time_base
+            g.pict_type = av.video.frame.PictureType.NONE
             for p in vs.encode(g):
                 out.mux(p)
         for p in vs.encode(None):
             out.mux(p)
     return target
+
+
+def to_10bit(path: Path, target: Path) -> Path:
+    """A lossless FFV1 yuv420p10le copy of ``path`` with real low bits: 4 * v + ((x + y + k) mod 4)."""
+
+    def with_low_bits(f: av.VideoFrame, k: int) -> av.VideoFrame:
+        a = f.to_ndarray(format="yuv420p").astype(np.uint16)
+        yy, xx = np.mgrid[0 : a.shape[0], 0 : a.shape[1]]
+        return av.VideoFrame.from_ndarray(a * 4 + ((xx + yy + k) % 4).astype(np.uint16), format="yuv420p10le")
+
+    return reencode(path, target, "ffv1", with_low_bits)
 
 
 @pytest.fixture(scope="module")
@@ -466,17 +476,7 @@ def test_only_fgs_active_picture_is_pasted(pair, folder, tmp_path):
 
 def to_h264_10bit(path: Path, target: Path) -> Path:
     """A 10-bit H.264 (High 10, yuv420p10le) copy of a 10-bit file, as cameras and mezzanines write them."""
-    with av.open(str(path)) as src, av.open(str(target), "w") as out:
-        vi = src.streams.video[0]
-        vs = out.add_stream("libx264", rate=vi.average_rate, options={"crf": "12", "preset": "veryfast"})
-        vs.width, vs.height, vs.pix_fmt = vi.codec_context.width, vi.codec_context.height, "yuv420p10le"
-        for f in src.decode(vi):
-            f.pict_type = av.video.frame.PictureType.NONE
-            for p in vs.encode(f):
-                out.mux(p)
-        for p in vs.encode(None):
-            out.mux(p)
-    return target
+    return reencode(path, target, "libx264", lambda f, k: f, {"crf": "12", "preset": "veryfast"})
 
 
 @pytest.fixture(scope="module")
