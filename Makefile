@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO   := demo
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install install-gpu demo test bench lint clean
+.PHONY: install install-gpu demo test bench mutation lint clean
 
 install: $(STAMP)
 
@@ -33,6 +33,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks $(if $(PEER),--peer,)
+
+# Do the tests catch planted faults? mutmut on the DTW, resampling, the sub-pixel fit, the blend masks and the chunk
+# and segment planning, each against its own fast unit tests: ~20 minutes on 2 cores, so not part of `make test`.
+# Writes benchmarks/results/<machine>.mutation.json (benchmarks/mutation.py; MUTATION_ARGS="--max-children 2").
+mutation: $(STAMP)
+	$(PY) -m benchmarks.mutation $(MUTATION_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check vidkompy tests benchmarks

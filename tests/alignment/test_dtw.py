@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vidkompy.alignment.dtw import coarse_path
-from vidkompy.alignment.monotonic import Band, Steps, monotonic_path, step_in_cells, step_in_ranges
+from vidkompy.alignment.monotonic import Band, Steps, free_steps, monotonic_path, step_in_cells, step_in_ranges
 from vidkompy.models import runs
 
 
@@ -128,3 +128,116 @@ def test_steps_between_ranges_are_those_found_by_searching_the_cells():
         sliced = step_in_ranges(prev_m, prev_lo, cur_lo, width, step_cost)
         for a, b in zip(searched, sliced, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+# -- the band and the path, field by field, against hand-worked or naive truth ---------------------------------
+
+
+@pytest.mark.parametrize(("ratio", "free"), [
+    (1.0, (1, 1)), (1 - 1e-7, (1, 1)), (1 + 1e-7, (1, 1)), (2.0000001, (2, 2)),  # a rate within 1e-6 is exact
+    (25 / 30, (0, 1)), (1.2, (1, 2)), (2.5, (2, 3)), (0.4, (0, 1))])
+def test_free_steps_are_the_floor_and_ceiling_of_the_rate(ratio, free):
+    """Catches: the tolerance for a rate read from timestamps applied the wrong way (1 - 1e-7 giving (0, 1))."""
+    assert free_steps(ratio) == free
+
+
+def test_steps_for_a_rate_allow_three_penalised_steps_beyond_the_free_ones():
+    assert Steps.for_ratio(1.2) == Steps(free=(1, 2), max_step=5)
+    assert Steps.for_ratio(1.2, max_step=9, gap=0.5) == Steps(free=(1, 2), max_step=9, gap=0.5)
+
+
+def test_a_contiguous_band_is_clipped_to_bg_and_never_empty():
+    band = Band.contiguous(np.array([-2, 3, 9, 12, -10]), 4, 10)
+    assert [list(band.row(i)) for i in range(5)] == [[0, 1], [3, 4, 5, 6], [9], [9], [0]]
+    assert band.cells.dtype == np.int32 and band.offsets.dtype == np.int64
+    widths = Band.contiguous(np.array([0, 2]), np.array([1, 3]), 10)
+    assert [list(widths.row(i)) for i in range(2)] == [[0], [2, 3, 4]]
+
+
+def test_ranges_with_nothing_in_them_are_empty_rows():
+    band = Band.from_ranges(np.array([0, 5, 7]), np.array([3, 4, 9]))
+    assert [list(band.row(i)) for i in range(3)] == [[0, 1, 2], [], [7, 8]]
+    assert list(band.offsets) == [0, 3, 3, 5]
+    assert list(band.row_index) == [0, 0, 0, 2, 2]
+
+
+def naive_rows(rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    return [np.unique(rng.integers(0, 20, int(rng.integers(0, 6)))) for _ in range(n)]
+
+
+def test_find_agrees_with_a_search_row_by_row():
+    """Catches: keys of two rows colliding (a span too small), and a position past the end taken as found."""
+    rng = np.random.default_rng(6)
+    for _ in range(200):
+        rows = naive_rows(rng, int(rng.integers(1, 6)))
+        band = Band.from_rows(rows)
+        index = rng.integers(0, 25, len(rows))
+        pos, found = band.find(index)
+        assert list(found) == [int(t) in set(r.tolist()) for t, r in zip(index, rows, strict=True)]
+        for i in np.flatnonzero(found):
+            assert band.cells[pos[i]] == index[i] and band.row_index[pos[i]] == i
+
+
+def test_find_in_a_band_without_cells_finds_nothing():
+    pos, found = Band.from_rows([np.zeros(0, int), np.zeros(0, int)]).find(np.array([0, 3]))
+    assert found.dtype == bool and list(found) == [False, False]
+
+
+def test_a_window_gathers_each_cell_from_a_rows_by_frames_product():
+    """The window's frames are the bg frames its cells need; gather reads cell (row, frame) from the product."""
+    rng = np.random.default_rng(7)
+    rows = [np.array([3, 4, 5]), np.array([4, 9]), np.array([0]), np.array([5, 6, 7, 8])]
+    band = Band.from_rows(rows)
+    w = band.window(1, 2)  # rows 1 and 2
+    assert (w.start, w.stop, w.lo, w.hi) == (1, 3, 3, 6)
+    assert list(w.frames) == [0, 4, 9]
+    product = rng.random((2, 3))
+    np.testing.assert_array_equal(w.gather(product), [product[0, 1], product[0, 2], product[1, 0]])
+    last = band.window(3, 5)  # past the end: the rows there are
+    assert (last.start, last.stop, last.lo, last.hi) == (3, 4, 6, 10) and list(last.frames) == [5, 6, 7, 8]
+    np.testing.assert_array_equal(last.gather(np.arange(4.0)[None, :]), [0.0, 1.0, 2.0, 3.0])
+
+
+def test_row_max_is_the_largest_value_of_each_row():
+    band = Band.from_rows([np.array([0, 1, 2]), np.array([7]), np.array([1, 5])])
+    np.testing.assert_array_equal(band.row_max(np.array([0.2, 0.9, 0.1, -3.0, 0.5, 0.7])), [0.9, -3.0, 0.7])
+    assert len(Band.from_rows([]).row_max(np.zeros(0))) == 0
+
+
+def test_the_path_reports_each_rows_cell_cost_and_position():
+    """``cost`` is the cell's cost where matched, the gap's where not; ``cell`` is -1 where unmatched. Catches:
+    either field dropped, cast or filled with another marker."""
+    cost = np.full((6, 8), 0.5)
+    cost[[0, 1, 4, 5], [0, 1, 2, 3]] = [-1.0, -0.8, -0.9, -0.7]
+    band, flat = dense(cost)
+    path = monotonic_path(band, flat, Steps.for_ratio(1.0, jump=3.0, gap=-0.25))
+    assert list(path.matched) == [True, True, False, False, True, True]
+    assert list(path.index) == [0, 1, 1, 1, 2, 3]
+    assert path.cost.dtype == np.float32 and path.cell.dtype == np.int64 and path.index.dtype == np.int64
+    np.testing.assert_array_equal(path.cost, np.array([-1.0, -0.8, -0.25, -0.25, -0.9, -0.7], np.float32))
+    assert list(path.cell) == [0, 9, -1, -1, 34, 43]  # row i, column j: cell 8 i + j of the dense band
+    assert path.total == pytest.approx(-1.0 - 0.8 - 0.25 - 0.25 - 0.9 - 0.7)
+
+
+def test_an_empty_band_has_an_empty_path():
+    path = monotonic_path(Band.from_rows([]), np.zeros(0))
+    assert path.total == 0.0
+    for field, dtype in [(path.index, np.int64), (path.matched, bool), (path.cost, np.float32), (path.cell, np.int64)]:
+        assert field.shape == (0,) and field.dtype == dtype
+
+
+def test_a_last_row_with_no_cell_is_unmatched_when_gaps_are_allowed():
+    path = monotonic_path(Band.from_rows([np.array([2]), np.zeros(0, int)]), np.array([0.0]), Steps(gap=0.4))
+    assert list(path.index) == [2, 2] and list(path.matched) == [True, False]
+    assert path.total == pytest.approx(0.4)
+
+
+def test_rows_wider_than_int16_keep_their_predecessors():
+    """Back-pointers are int16 only while rows are narrower than 2**15 cells. Catches: int16 for wider rows
+    (the predecessor's position wraps round and the path jumps)."""
+    width = 40_000
+    cost = np.ones((3, width), np.float32)
+    cost[[0, 1, 2], [35_000, 35_001, 35_002]] = 0.0
+    band = Band.contiguous(np.zeros(3, np.int64), width, width)
+    path = monotonic_path(band, cost.ravel(), Steps.for_ratio(1.0))
+    assert list(path.index) == [35_000, 35_001, 35_002]
