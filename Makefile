@@ -35,7 +35,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks $(if $(PEER),--peer,)
 
 # Do the tests catch planted faults? mutmut on the DTW, resampling, the sub-pixel fit, the blend masks and the chunk
-# and segment planning, each against its own fast unit tests: ~20 minutes on 2 cores, so not part of `make test`.
+# and segment planning, each against its own fast unit tests: 11-21 minutes on 2 cores, so not part of `make test`.
 # Writes benchmarks/results/<machine>.mutation.json (benchmarks/mutation.py; MUTATION_ARGS="--max-children 2").
 mutation: $(STAMP)
 	$(PY) -m benchmarks.mutation $(MUTATION_ARGS)

@@ -15,7 +15,7 @@ modules (paths as in `TARGETS`) and writes no JSON.
 
 mutmut works on a copy (``vidkompy/``, ``tests/``, ``pyproject.toml`` with its settings appended) in a temporary
 folder, so the repository is never touched. It runs at the lowest CPU priority: on a shared 2-core machine a
-benchmark running beside it keeps its timings. About 20 minutes there with one child.
+benchmark running beside it keeps its timings. 11 to 21 minutes there with one child, as loaded as the machine is.
 """
 
 from __future__ import annotations
