@@ -102,3 +102,31 @@ def samples(tmp_path_factory) -> dict[str, SamplePair]:
 @pytest.fixture(scope="session")
 def crop(samples) -> SamplePair:
     return samples["crop"]
+
+
+# The longest files first (`--durations` on two cores), so that under `-n auto --dist loadfile` neither worker is
+# left with a long file at the end while the other waits: the deployment test (one test, a minute) came last when
+# xdist ordered files by how many tests they hold.
+RUN_FIRST = (
+    "tests/pipeline/test_reliability.py",
+    "tests/pipeline/test_deployments.py",
+    "tests/pipeline/test_long.py",
+    "tests/pipeline/test_realworld.py",
+    "tests/pipeline/test_local_server.py",
+    "tests/pipeline/test_segments_flow.py",
+    "tests/pipeline/test_compose.py",
+    "tests/cli/test_batch.py",
+)
+
+
+def pytest_configure(config):
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False  # keep the order below: xdist's own is by number of tests
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return RUN_FIRST.index(path) if path in RUN_FIRST else len(RUN_FIRST)
+
+    items.sort(key=rank)  # stable: each file's own order, and the other files' collection order, are kept

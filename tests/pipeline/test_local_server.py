@@ -6,14 +6,21 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 
 from tests.helpers import VIDKOMPY
+from vidkompy.pipeline import local_server
 
 
 def gone(pid: int, within: float = 30.0) -> bool:
-    """The process has exited (or is a zombie of an exited parent) within ``within`` seconds."""
+    """The process has exited within ``within`` seconds (reaped here when this process started it)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        except ChildProcessError:  # not ours: its parent reaps it, or init once the parent is gone
+            pass
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -47,13 +54,27 @@ def test_runs_share_one_local_server_which_stops_when_idle(crop, tmp_path):
     assert gone(first["pid"])
 
 
-def test_server_stop_stops_it(crop, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.update(PREFECT_HOME=str(tmp_path / "home"))
-    r = subprocess.run([VIDKOMPY, "align", str(crop.bg), str(crop.fg), "--no-gpu", "--cache-dir",
-                        str(tmp_path / "cache")], capture_output=True, text=True, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def test_server_stop_stops_it(tmp_path, monkeypatch):
+    """`vidkompy server stop` ends the supervisor and its Prefect server. The server is started as a run starts
+    it (`local_server.ensure`), and stopped while it boots: a run would only add the wait for a whole boot
+    (the test above has one) to what is checked here."""
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("PREFECT_API_URL")
+    local_server.ensure()
     pid = json.loads((tmp_path / "home" / "vidkompy-server.json").read_text())["pid"]
-    stop = subprocess.run([VIDKOMPY, "server", "stop"], capture_output=True, text=True, env=env)
+    deadline = time.monotonic() + 30
+    while not children(pid) and time.monotonic() < deadline:  # its server started, so its SIGTERM handler is set
+        time.sleep(0.05)
+    server = children(pid)
+    assert server, "the supervisor started no server"
+    stop = subprocess.run([VIDKOMPY, "server", "stop"], capture_output=True, text=True, env=os.environ.copy())
     assert "stopped" in stop.stdout
-    assert gone(pid)
+    assert gone(pid) and gone(server[0])
+    assert not (tmp_path / "home" / "vidkompy-server.json").exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import vidkompy
 from tests.helpers import VIDKOMPY, decode_all
 from tests.helpers import write_video as write
 from vidkompy.samples import source_frames
@@ -26,8 +27,14 @@ def crop(frame: np.ndarray) -> np.ndarray:
     return frame[y : y + h, x : x + w]
 
 
-def align(bg: Path, fg: Path, cache: Path, *extra: str) -> dict:
-    r = cli("align", str(bg), str(fg), "--json", "--no-gpu", "--cache-dir", str(cache), *extra)
+def align(bg: Path, fg: Path, cache: Path) -> dict:
+    """The alignment by the library, in this process (the command line's own contract is tests/cli's)."""
+    return vidkompy.align(bg, fg, gpu=False, cache_dir=cache).alignment.as_json()
+
+
+def compose(bg: Path, fg: Path, out: Path, cache: Path) -> dict:
+    """The overlay by the command line, and the alignment its --json prints."""
+    r = cli(str(bg), str(fg), "-o", str(out), "--json", "--no-gpu", "--cache-dir", str(cache))
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -61,7 +68,9 @@ def test_an_inserted_shot_is_reported_unmatched_and_shown_over_the_held_bg_frame
     card = list(source_frames(160, 120, 50, seed=71, speed=3.0))
     before, after = [crop(source[k]) for k in range(0, 120)], [crop(source[k]) for k in range(120, 300)]
     fg = write(tmp_path / "fg.mp4", before + card + after, 25)
-    doc = align(bg, fg, tmp_path / "c")
+    # composed, not refused: the confidence is over the matched frames; fg's card is what the overlay shows
+    out = tmp_path / "o.mp4"
+    doc = compose(bg, fg, out, tmp_path / "c")
     frames, score = np.array(doc["frames"]), np.array(doc["score"])
     truth = np.concatenate([np.arange(0, 120), np.full(50, -1), np.arange(120, 300)])
     matched = truth >= 0
@@ -73,10 +82,6 @@ def test_an_inserted_shot_is_reported_unmatched_and_shown_over_the_held_bg_frame
     assert abs(first - 120) <= 1 and abs(last - 169) <= 1
     assert np.all(frames[121:169] == frames[120])  # the map holds one bg frame through the card
     assert score[130:160].max() < 0.5 < score[matched].min()
-    # composed, not refused: the confidence is over the matched frames; fg's card is what the overlay shows
-    out = tmp_path / "o.mp4"
-    r = cli(str(bg), str(fg), "-o", str(out), "--no-gpu", "--cache-dir", str(tmp_path / "c"))
-    assert r.returncode == 0, r.stderr
     shown = decode_all(out)[145]
     x, y, w, h = REGION
     assert np.abs(shown[y + 4 : y + h - 4, x + 4 : x + w - 4].astype(int)
@@ -108,13 +113,11 @@ def test_black_bars_in_fg_are_found_and_never_painted_over_bg(source, bg, tmp_pa
             canvas[pad : pad + h] = crop(f)
         boxed.append(canvas)
     fg = write(tmp_path / "fg.mp4", boxed, 25)
-    doc = align(bg, fg, tmp_path / "c")
+    out = tmp_path / "o.mp4"
+    doc = compose(bg, fg, out, tmp_path / "c")
     assert doc["active"] == ([pad, 0, w, h] if bars == "pillarbox" else [0, pad, w, h])
     assert abs(doc["x"] - x) <= 0.5 and abs(doc["y"] - y) <= 0.5 and doc["scale"] == pytest.approx(1.0, abs=0.01)
     assert np.mean(np.array(doc["frames"]) == np.arange(300)) >= 0.99
-    out = tmp_path / "o.mp4"
-    r = cli(str(bg), str(fg), "-o", str(out), "--no-gpu", "--cache-dir", str(tmp_path / "c"))
-    assert r.returncode == 0, r.stderr
     composed, original = decode_all(out)[150], source[150]
     side = (slice(y, y + h), slice(x - pad, x)) if bars == "pillarbox" else (slice(y - pad, y), slice(x, x + w))
     assert composed[side].mean() > 60  # bg's picture, not black bars

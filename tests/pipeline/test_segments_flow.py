@@ -1,7 +1,10 @@
 """The composite in segments on Prefect: mapped task runs (threads, or a Dask cluster), stored, joined.
 
 The alignment is stored from the sample's exact truth (what the decode and
-spatial stages would store), so these tests exercise the segments alone.
+spatial stages would store), so these tests exercise the segments alone. Every
+joined output is held to the true overlay (`tests.reference`: fg pasted with
+NumPy over the true bg frames) within h264's loss, besides being compared with
+the one pass or an earlier run: a fault both share is caught by the first.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from tests.overlay.test_output_formats import (
     psnr,
     top_level_atoms,
 )
+from tests.reference import pasted, worst_luma_psnr
 from vidkompy.errors import SettingsError
 from vidkompy.faults import ENV as FAULT_ENV
 from vidkompy.media import audio as interleave
@@ -43,6 +47,8 @@ from vidkompy.store.artifacts import Store, stage_key
 # The default crf; chunks of 12 fg frames (the default, 250, is longer than these pairs): the pair's 51
 # frames make 5 chunks, so up to 5 segments.
 SETTINGS = OutputSettings("h264", keyint=12)
+# crf 18 on this texture: 42-44 dB from the true overlay; a frame one late at a join, or fg a pixel off, under 30
+H264_DB = 40.0
 
 
 def decoded_times(path) -> np.ndarray:
@@ -109,6 +115,15 @@ def pair(tmp_path_factory) -> SamplePair:
     return make_pair(tmp_path_factory.mktemp("segflow"), name="seg", seconds=2.5, seed=21)
 
 
+@pytest.fixture(scope="module")
+def truth(pair) -> list[list[np.ndarray]]:
+    return pasted(pair.bg, pair.fg, pair.frames, int(pair.x), int(pair.y))
+
+
+def assert_true(path, truth: list[list[np.ndarray]]) -> None:
+    assert worst_luma_psnr(decode_planes(path), truth) >= H264_DB
+
+
 @pytest.fixture
 def stored(pair, tmp_path) -> tuple[Store, tuple]:
     store = Store(tmp_path / "cache")
@@ -161,7 +176,9 @@ def cluster():
         yield c
 
 
-def test_three_segments_on_dask_are_the_one_pass_output(pair, stored, cluster, tmp_path):
+def test_three_segments_on_dask_are_the_one_pass_output(pair, stored, truth, cluster, tmp_path):
+    """Planted faults it catches: a frame one late at a join; fg a pixel off in the one pass and the segments
+    alike."""
     store, (aligned, *_) = stored
     one = composite(pair.bg, pair.fg, tmp_path / "one.mp4", load_alignment(store, aligned), settings=SETTINGS)
     joined = run(pair, stored, tmp_path / "joined.mp4", 3, dask_address=cluster.scheduler_address).value
@@ -169,7 +186,7 @@ def test_three_segments_on_dask_are_the_one_pass_output(pair, stored, cluster, t
     states = latest_segment_runs(3)
     assert sorted(states) == ["join", "segment-0", "segment-1", "segment-2"]
     assert all(s[-1] == "Completed" for s in states.values())
-    assert len(decode_planes(joined)) == len(pair.frames)  # decoding raises on a broken stream
+    assert_true(joined, truth)  # decoding raises on a broken stream
     assert frame_times(joined) == frame_times(one)  # none dropped or repeated at a join, same clock
     assert min_psnr(one, joined) >= 45.0
     with av.open(str(joined)) as c:
@@ -189,7 +206,7 @@ def _disarm() -> None:
     os.environ.pop(FAULT_ENV, None)
 
 
-def test_a_killed_worker_costs_only_its_segment(pair, stored, cluster, tmp_path):
+def test_a_killed_worker_costs_only_its_segment(pair, stored, truth, cluster, tmp_path):
     """Every worker dies at its first segment's commit; Dask gives each such segment to a worker again
     (a restarted worker is not armed) and the segments already stored are not composed again."""
     with Client(cluster.scheduler_address, set_as_default=False) as client:
@@ -205,12 +222,15 @@ def test_a_killed_worker_costs_only_its_segment(pair, stored, cluster, tmp_path)
     assert 1 <= replaced <= 2
     assert sorted(attempts.values()) == [1] * (5 - replaced) + [2] * replaced
     assert frame_times(out) == pytest.approx(list(decoded_times(pair.fg)), abs=1e-6)
+    assert_true(out, truth)
 
 
 # -- the store: a re-run composes only what is missing -------------------------------------------------
 
 
-def test_a_rerun_composes_only_missing_or_damaged_segments(pair, stored, tmp_path):
+def test_a_rerun_composes_only_missing_or_damaged_segments(pair, stored, truth, tmp_path):
+    """Planted faults it catches: a damaged segment joined as stored; a recomposed segment a frame late, or fg
+    a pixel off in every run alike (which comparing the runs alone passes)."""
     store, (aligned, bg_dec, fg_dec) = stored
     first = run(pair, stored, tmp_path / "a.mp4", 3).value
     plan = plan_segments(len(pair.frames), 3, SETTINGS.keyint)
@@ -231,6 +251,7 @@ def test_a_rerun_composes_only_missing_or_damaged_segments(pair, stored, tmp_pat
     assert video_packets(again)[kept.start : kept.stop] == video_packets(first)[kept.start : kept.stop]
     assert frame_times(again) == frame_times(first)
     assert min_psnr(first, again) >= 45.0
+    assert_true(again, truth)
 
 
 def test_a_segment_damaged_after_it_was_composed_is_never_joined(pair, stored, tmp_path):
@@ -257,6 +278,7 @@ def test_more_segments_than_chunks_gives_one_chunk_each(tmp_path):
               settings=OutputSettings(keyint=1)).value
     assert sorted(latest_segment_runs(n)) == ["join", *(f"segment-{k}" for k in range(n))]
     assert frame_times(out) == pytest.approx(list(decoded_times(short.fg)), abs=1e-6)
+    assert_true(out, pasted(short.bg, short.fg, short.frames, int(short.x), int(short.y)))
 
 
 def test_ctrl_c_in_the_join_leaves_nothing_under_the_outputs_name(pair, stored, tmp_path, monkeypatch):
@@ -276,9 +298,10 @@ def test_ctrl_c_in_the_join_leaves_nothing_under_the_outputs_name(pair, stored, 
     assert list(out_dir.iterdir()) == []
 
 
-def test_segments_live_in_a_store_at_an_fsspec_url(pair, tmp_path):
+def test_segments_live_in_a_store_at_an_fsspec_url(pair, truth, tmp_path):
     """A remote store (here fsspec's in-memory file system): segments are uploaded, fetched for the join, and
-    found again by a re-run; nothing is left beside the output."""
+    found again by a re-run; nothing is left beside the output. Planted faults it catches: a frame one late
+    at a join, or fg a pixel off, in both runs alike."""
     store = Store(f"memory://vidkompy-{tmp_path.name}")
     refs = store_alignment(store, pair)
     first = run(pair, (store, refs), tmp_path / "a.mp4", 3).value
@@ -288,4 +311,5 @@ def test_segments_live_in_a_store_at_an_fsspec_url(pair, tmp_path):
     assert [states[f"segment-{k}"][-1] for k in range(3)] == ["Cached"] * 3
     assert video_packets(again) == video_packets(first)
     assert frame_times(first) == pytest.approx(list(decoded_times(pair.fg)), abs=1e-6)
+    assert_true(first, truth)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "b.mp4"]
