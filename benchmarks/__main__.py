@@ -73,6 +73,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="CLI runs per Prefect mode (default 3; 1 with --quick)")
     p.add_argument("--gpu", action="store_true", help="let vidkompy use a GPU (default: --no-gpu, as on CI)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
+    p.add_argument("--moving", action="store_true",
+                   help="the moving-placement cases instead (benchmarks.moving; --cases and --out apply)")
     return p.parse_args(argv)
 
 
@@ -93,6 +95,10 @@ def _cli_block(work: Path, env: dict[str, str], runs: int, gpu: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.moving:
+        from benchmarks import moving
+
+        return moving.main((["--cases", args.cases] if args.cases else []) + ["--out", str(args.out)])
     if args.list:
         for c in ALL_CASES:
             tags = ("quick " if c.quick else "") + ("long " if c.long else "") + ("length " if c.length else "")

@@ -22,6 +22,9 @@ from vidkompy.options import Options
 
 T = TypeVar("T")
 
+# of the placement search's samples: found only at scattered places this often, fg looks like other footage
+SCATTERED_SHARE = 0.25
+
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -70,6 +73,8 @@ class Fit:
 
     geometry: Geometry
     softness: float = 0.0  # sigma (grid pixels) of the blur that makes bg look like fg; 0 for a fg as sharp
+    # fit windows whose own pair, fitted alone, sits more than a pixel from ``geometry``: the placement may move
+    drifting: int = 0
 
 
 # -- what each stage stores (its arrays stay in the store) -----------------------------------------
@@ -94,6 +99,7 @@ class Location:
 
     geometry: Geometry
     score: float
+    elsewhere: int = 0  # sampled fg frames found clearly better at another place: the placement may move
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,17 @@ class Aligned:
     n_frames: int
     unmatched: tuple[tuple[int, int], ...] = ()  # fg frame ranges [first, last] with no counterpart in bg
     active: tuple[int, int, int, int] | None = None
+    # how the placement was decided: "fixed" (one for every frame), "per shot" or "tracked"; when it moves,
+    # the store holds one [x, y, scale] per fg frame (``placement``) and ``geometry`` is the one most frames share
+    placement: str = "fixed"
+    off_canvas: tuple[tuple[int, int], ...] = ()  # fg frame ranges placed partly outside bg's canvas
+    scattered: int = 0  # sampled fg frames found in bg only at placements that form no shot or track
+    searched: int = 0  # fg frames sampled by the placement search (0: it did not run)
+
+    @property
+    def looks_unrelated(self) -> bool:
+        """The placement search found most of its samples only at scattered places: fg looks like other footage."""
+        return self.searched > 0 and self.scattered >= max(3, SCATTERED_SHARE * self.searched)
 
 
 @dataclass(frozen=True)
@@ -161,6 +178,21 @@ class Alignment:
     # fg's active picture (x, y, w, h) in fg pixels when fg carries black bars; None: the whole frame.
     # ``geometry`` then places that picture, and only it is pasted.
     active: tuple[int, int, int, int] | None = None
+    # one [x, y, scale] per fg frame where the placement moves (NaN for an unmatched frame); None: ``geometry``
+    # holds for every frame. ``placement_mode`` says how it was decided: "fixed", "per shot" or "tracked".
+    placement: np.ndarray | None = field(default=None, repr=False)
+    placement_mode: str = "fixed"
+    off_canvas: tuple[tuple[int, int], ...] = ()  # fg frame ranges placed partly outside bg's canvas
+
+    def placements(self) -> np.ndarray:
+        """(n_fg, 3) [x, y, scale] of every fg frame, NaN where it has no counterpart in bg."""
+        if self.placement is not None:
+            return np.asarray(self.placement, np.float64)
+        g = self.geometry
+        out = np.tile(np.array([g.x, g.y, g.scale], np.float64), (len(self.frames), 1))
+        if self.matched is not None:
+            out[~np.asarray(self.matched, bool)] = np.nan
+        return out
 
     @property
     def unmatched(self) -> list[tuple[int, int]]:
@@ -183,6 +215,9 @@ class Alignment:
             "score": [round(float(s), 4) for s in score],
             "unmatched": [[a, b] for a, b in self.unmatched],
             "active": None if self.active is None else [int(v) for v in self.active],
+            "placement_mode": self.placement_mode,
+            "placement": [None if np.isnan(p[0]) else [round(float(v), 4) for v in p] for p in self.placements()],
+            "off_canvas": [[a, b] for a, b in self.off_canvas],
         }
 
 

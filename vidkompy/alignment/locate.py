@@ -38,6 +38,8 @@ DENSE_TOP = 3  # a sample's best coarse pictures, searched again around them fra
 SAMPLES = 5  # fg frames searched (more when fg is longer than bg)
 MAX_SAMPLES = 25
 AGREE = 0.6  # the share of samples whose agreement makes the vote
+FOUND_ELSEWHERE = 0.85  # a sample's own best NCC at which it is found (coarse level)
+ELSEWHERE_MARGIN = 0.2  # ... and by how much better than at the voted place, to count as placed elsewhere
 
 
 class NotFoundError(ValueError):
@@ -50,9 +52,10 @@ class Located:
     score: float  # mean best NCC of the fg samples that agreed on the position
     bg_frames: tuple[int, ...]  # best bg frame of each of them
     fg_frames: tuple[int, ...]  # those fg samples
+    elsewhere: int = 0  # samples that match clearly better at another place: the placement may move
 
 
-def _template(fg_img: np.ndarray, fg_factor: tuple[float, float], fg_size: tuple[int, int],
+def template(fg_img: np.ndarray, fg_factor: tuple[float, float], fg_size: tuple[int, int],
               bg_factor: tuple[float, float], scale: float) -> np.ndarray | None:
     """fg resampled to the pixel size of a bg level, as it would appear there at ``scale``."""
     out_factor = (bg_factor[0] * scale, bg_factor[1] * scale)
@@ -63,7 +66,7 @@ def _template(fg_img: np.ndarray, fg_factor: tuple[float, float], fg_size: tuple
     return warp(fg_img, grid_map(0.0, 0.0, 1.0, out_factor, fg_factor), (th, tw))
 
 
-class _Pictures:
+class Pictures:
     """bg pictures at the coarse width, read once, searched in chunks."""
 
     def __init__(self, bg: FrameSource, indices: np.ndarray, shrink: float):
@@ -124,7 +127,7 @@ def locate(
     fg_factor = (fg_size[0] / fg_w, fg_size[1] / fg_h)
     stride = max(1 if n_bg < 60 else 2, math.ceil(n_bg / max_candidates))
     shrink = max(1.0, bg_w / COARSE_WIDTH)
-    pictures = _Pictures(bg, np.arange(0, n_bg, stride), shrink)
+    pictures = Pictures(bg, np.arange(0, n_bg, stride), shrink)
     coarse_h, coarse_w = pictures.images.shape[1:]
     coarse_factor = (bg_size[0] / coarse_w, bg_size[1] / coarse_h)
     longer = max(1.0, length_ratio)
@@ -139,7 +142,7 @@ def locate(
     def templates(scale: float, samples: Sequence[int]) -> list[np.ndarray] | None:
         out = []
         for i in samples:
-            t = _template(fg_imgs[int(i)], fg_factor, fg_size, coarse_factor, scale)
+            t = template(fg_imgs[int(i)], fg_factor, fg_size, coarse_factor, scale)
             if t is None or t.shape[0] > coarse_h or t.shape[1] > coarse_w:
                 return None
             out.append(t)
@@ -195,12 +198,28 @@ def locate(
     if stride > 2:
         tried[best_scale] = _dense_vote(bg, *searched[best_scale], stride, shrink, tried[best_scale], vote)
     score, (py, px), bg_best_list = tried[best_scale]
+    elsewhere = _elsewhere(searched[best_scale][1], (py, px)) if best_scale in searched else 0
     start = Geometry(px * coarse_factor[0], py * coarse_factor[1], best_scale)
     agreed = [(int(i), j) for i, j in zip(fg_idx, bg_best_list, strict=True) if j >= 0]
     geom = _refine_location(bg, bg_work_factor, fg_imgs, fg_factor, fg_size, [i for i, _ in agreed],
                             [j for _, j in agreed], start, radius=int(math.ceil(shrink)) + 2,
                             scale_search=best_scale != 1.0)
-    return Located(geom, score, tuple(j for _, j in agreed), tuple(i for i, _ in agreed))
+    return Located(geom, score, tuple(j for _, j in agreed), tuple(i for i, _ in agreed), elsewhere)
+
+
+def _elsewhere(per_sample: list[tuple[np.ndarray, np.ndarray]], at: tuple[int, int]) -> int:
+    """Samples whose own best place matches well and clearly better than the voted one.
+
+    In a fixed placement every sample matches at the voted place (a wrong-time bg
+    picture may match elsewhere nearly as well during a pan, but never clearly
+    better); a sample of a reframed shot matches there poorly and well elsewhere.
+    """
+    count = 0
+    for m, _ in per_sample:
+        own, there = float(m.max()), float(m[at])
+        if own >= FOUND_ELSEWHERE and there < own - ELSEWHERE_MARGIN:
+            count += 1
+    return count
 
 
 def _dense_vote(bg: FrameSource, ts: list[np.ndarray], searched: list[tuple[np.ndarray, np.ndarray]],
@@ -228,7 +247,7 @@ def _dense_vote(bg: FrameSource, ts: list[np.ndarray], searched: list[tuple[np.n
                 break
         near = np.unique(np.concatenate([np.arange(g - stride, g + stride + 1, step) for g in frames]))
         near = near[(near >= 0) & (near < len(bg))]
-        per_sample.append(_Pictures(bg, near, shrink).best(t))
+        per_sample.append(Pictures(bg, near, shrink).best(t))
     dense = vote(per_sample)
     return dense if dense[0] >= coarse[0] else coarse
 
@@ -250,7 +269,7 @@ def _refine_location(bg: FrameSource, bg_factor: tuple[float, float], fg_imgs: d
     for scale in scales:
         votes = None
         for i, j in zip(fg_idx, bg_best, strict=True):
-            t = _template(fg_imgs[int(i)], fg_factor, fg_size, bg_factor, scale)
+            t = template(fg_imgs[int(i)], fg_factor, fg_size, bg_factor, scale)
             if t is None:
                 t = fg_imgs[int(i)].astype(np.float32)  # fg is already at (or below) working size
             th, tw = t.shape

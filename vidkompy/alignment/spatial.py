@@ -22,6 +22,7 @@ import numpy as np
 from vidkompy.alignment.fit import FitPair, fit_geometry, phase_correlate
 from vidkompy.alignment.frame_match import FrameMatch, ncc_cost
 from vidkompy.alignment.monotonic import STEP_PENALTY, Band, Steps, monotonic_path
+from vidkompy.alignment.placement import Placements
 from vidkompy.alignment.region import (
     RegionGrid,
     bg_on_grid,
@@ -30,7 +31,7 @@ from vidkompy.alignment.region import (
     normalised,
 )
 from vidkompy.alignment.source import Video
-from vidkompy.models import Alignment, Fit, Geometry
+from vidkompy.models import Alignment, Fit, Geometry, runs
 
 BAND = 3  # frames either side of the path that a window's pixel match considers
 PAIR_BAND = 2  # a fit pair takes the best bg frame within this many frames of the path
@@ -39,6 +40,7 @@ WINDOW = 8  # fg frames either side of a fit pair's frame, matched together
 N_FULL_PAIRS = 6  # full-size pictures carry enough pixels; each one read costs a seek and a GOP of decoding
 MAX_ROUNDS = 5
 CONVERGED_PX = 0.01
+DRIFT_PX = 1.0  # a pair fitted alone this far from the joint geometry drifts (see `drifting`)
 SNAP_TO_UNSCALED = 0.003  # a fitted scale this close to 1 is a plain crop
 SOFTNESS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)  # bg blurs tried (sigma, grid pixels)
 SOFTNESS_GAIN = 0.002  # a blur must raise the median NCC by this much to be taken
@@ -205,12 +207,72 @@ def fit_alignment(bg: Video, fg: Video, located: Geometry, index: np.ndarray, ma
         polished = _fit(full, geometry, levels=2, finest=1) if full else geometry
         if full and _plausible(polished, located, bg):
             geometry = polished
-    return Fit(geometry, soft)
+    return Fit(geometry, soft, drifting(_work_pairs(windows, pairs, bg, fg, blur), geometry, fg.size))
 
 
-def alignment_from(geometry: Geometry, m: FrameMatch, located_score: float) -> Alignment:
-    """The answer, with its confidence: the median NCC over matched frames, capped by the located score."""
+def drifting(pairs: list[FitPair], geometry: Geometry, fg_size: tuple[int, int]) -> int:
+    """How many fit pairs, each fitted alone from ``geometry``, land more than `DRIFT_PX` from it (corners).
+
+    A zoom or a slow pan keeps every frame matching at the fixed placement well enough
+    to pass the frame match, a pixel or more off; fitted alone, the pairs spread along
+    the track. A fixed placement fits each pair alone within a few tenths of a pixel.
+    """
+    w, h = fg_size
+    count = 0
+    for p in pairs:
+        g = fit_geometry([p], geometry, levels=1)
+        gap = max(abs(g.x - geometry.x), abs(g.y - geometry.y),
+                  abs(g.x + w / g.scale - geometry.x - w / geometry.scale),
+                  abs(g.y + h / g.scale - geometry.y - h / geometry.scale))
+        count += gap > DRIFT_PX
+    return count
+
+
+def shared_geometry(per_frame: np.ndarray, fallback: Geometry) -> Geometry:
+    """The placement the most frames share (to a thousandth of a pixel), among those that have one."""
+    rows = per_frame[~np.isnan(per_frame[:, 0])]
+    if not len(rows):
+        return fallback
+    values, counts = np.unique(np.round(rows, 3), axis=0, return_counts=True)
+    best = values[int(np.argmax(counts))]
+    exact = rows[np.all(np.round(rows, 3) == best, axis=1)][0]
+    return Geometry(float(exact[0]), float(exact[1]), float(exact[2]))
+
+
+def off_canvas(per_frame: np.ndarray, fg_size: tuple[int, int], bg_size: tuple[int, int]) -> list[tuple[int, int]]:
+    """fg frame ranges whose region reaches past bg's canvas (by more than a hundredth of a pixel)."""
+    x, y, s = per_frame[:, 0], per_frame[:, 1], per_frame[:, 2]
+    with np.errstate(invalid="ignore"):
+        out = (x < -0.01) | (y < -0.01) | (x + fg_size[0] / s > bg_size[0] + 0.01) | \
+            (y + fg_size[1] / s > bg_size[1] + 0.01)
+    return runs(out & ~np.isnan(x))
+
+
+def alignment_from(geometry: Geometry, m: FrameMatch, located_score: float, moving: Placements | None = None,
+                   sizes: tuple[tuple[int, int], tuple[int, int]] | None = None) -> Alignment:
+    """The answer, with its confidence: the median NCC over matched frames, capped by the located score.
+
+    With a moving placement (``moving``) the located score says nothing about the frames placed elsewhere, so
+    the median NCC alone is the confidence, and ``geometry`` becomes the placement most frames share.
+    ``sizes``: (fg's, bg's) full size, to tell which frames' regions leave bg's canvas.
+    """
+    if moving is not None and not moving.moves:
+        moving = None
+    if moving is not None and moving.match is not None:
+        m = moving.match
     matched_score = m.score[m.matched]
-    confidence = float(np.clip(min(float(np.median(matched_score)) if len(matched_score) else 0.0,
-                                   located_score), 0.0, 1.0))
-    return Alignment(geometry, confidence, m.frames, score=m.score, matched=m.matched)
+    median = float(np.median(matched_score)) if len(matched_score) else 0.0
+    confidence = float(np.clip(median if moving is not None else min(median, located_score), 0.0, 1.0))
+    per_frame = None if moving is None else moving.per_frame
+    if per_frame is not None:
+        geometry = shared_geometry(per_frame, geometry)
+    outside: list[tuple[int, int]] = []
+    if sizes is not None:
+        if per_frame is None:
+            rows = np.tile([geometry.x, geometry.y, geometry.scale], (len(m.frames), 1))
+            rows = np.where(m.matched[:, None], rows, np.nan)
+        else:
+            rows = per_frame
+        outside = off_canvas(rows, *sizes)
+    return Alignment(geometry, confidence, m.frames, score=m.score, matched=m.matched, placement=per_frame,
+                     placement_mode="fixed" if moving is None else moving.mode, off_canvas=tuple(outside))

@@ -44,7 +44,7 @@ from vidkompy.media.encoding import (
 from vidkompy.media.paths import atomic_output
 from vidkompy.media.probe import open_video, probe
 from vidkompy.models import Alignment, VideoInfo
-from vidkompy.overlay.masks import Blender, Placement, chroma_factors, placement, yuv_planes
+from vidkompy.overlay.masks import Placement, Placer, chroma_factors, placement, yuv_planes
 from vidkompy.progress import stage
 
 
@@ -67,7 +67,8 @@ class Layout:
     """Everything about the output's pictures that follows from the inputs and the alignment."""
 
     canvas: tuple[int, int]
-    placement: Placement
+    placement: Placement  # the fixed one (the one most frames share, when it moves: see `Placer`)
+    fg_size: tuple[int, int]
     pix_fmt: str
     colour: ColourTags
     rotation: int
@@ -84,7 +85,7 @@ def layout(bg_in: av.container.InputContainer, fg_in: av.container.InputContaine
     fg_size = (fg_vs.codec_context.width, fg_vs.codec_context.height)
     depth = max(bit_depth(bg_vs.codec_context.pix_fmt), bit_depth(fg_vs.codec_context.pix_fmt))
     pix_fmt = output_pix_fmt(settings.codec, depth, settings.bit_depth)
-    return Layout(canvas, placement(alignment, fg_size, canvas), pix_fmt, ColourTags.of(bg_vs), rotation,
+    return Layout(canvas, placement(alignment, fg_size, canvas), fg_size, pix_fmt, ColourTags.of(bg_vs), rotation,
                   video_rate(fg_vs), fg_vs.time_base)
 
 
@@ -125,8 +126,8 @@ class FgPictures:
         self.lay, self.active = lay, active
         self._convert, self._scale = Reformatter(), Reformatter()
 
-    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
-        p, pix_fmt = self.lay.placement, self.lay.pix_fmt
+    def __call__(self, frame: av.VideoFrame, p: Placement) -> av.VideoFrame:
+        pix_fmt = self.lay.pix_fmt
         if self.active is not None:
             if frame.format.name != pix_fmt:
                 frame = self._convert(frame, format=pix_fmt)
@@ -169,30 +170,44 @@ def _seconds(frame: av.VideoFrame) -> float:
 
 
 def overlay_frames(fg_frames: Iterator[tuple[int, av.VideoFrame]], bg_frames: Iterator[tuple[int, av.VideoFrame]],
-                   frames: np.ndarray, lay: Layout, blender: Blender, *, active: tuple[int, int, int, int] | None,
+                   frames: np.ndarray, lay: Layout, placer: Placer, *, active: tuple[int, int, int, int] | None,
                    bg_name: object = "bg") -> Iterator[Composed]:
     """bg with fg pasted, one frame per fg frame, at fg's timestamps.
 
     ``fg_frames`` and ``bg_frames`` yield (presentation index, frame), bg's
     already in the output's format; bg is read forward only, and a frame the
-    map repeats is reused (its saved pixels feed the blend).
+    map repeats is reused (its saved pixels feed the blend). With a moving
+    placement a reused bg frame is first restored from its pristine copy: the
+    previous paste may lie elsewhere.
     """
     bg_index, bg_frame, bg_time, saved = -1, None, 0.0, []
+    pristine: list[np.ndarray] | None = None
+    pasted = False
     fg_picture = FgPictures(lay, active)
     for i, fg_frame in fg_frames:
         if i >= len(frames):
             break
+        blender = placer(i)
         while bg_index < frames[i]:
             nxt = next(bg_frames, None)
             if nxt is None:
                 break
             bg_index, bg_frame = nxt
             bg_time = _seconds(bg_frame)
-            saved = blender.save(yuv_planes(bg_frame))
+            if placer.moving:
+                pristine, pasted = [plane.copy() for plane in yuv_planes(bg_frame)], False
+            else:
+                saved = blender.save(yuv_planes(bg_frame))
         if bg_frame is None:
             raise OutputError(bg_name, "ended before the first mapped frame")
-        fg_pic = fg_picture(fg_frame)
-        blender.paste(yuv_planes(bg_frame), saved, yuv_planes(fg_pic))
+        planes = yuv_planes(bg_frame)
+        if pristine is not None:
+            if pasted:
+                for plane, clean in zip(planes, pristine, strict=True):
+                    np.copyto(plane, clean)
+            saved, pasted = blender.save(pristine), True
+        fg_pic = fg_picture(fg_frame, blender.p)
+        blender.paste(planes, saved, yuv_planes(fg_pic))
         fg_time = _seconds(fg_frame)
         duration = float(fg_frame.duration * fg_frame.time_base) if fg_frame.duration and fg_frame.time_base else 0.0
         bg_frame.pts = fg_frame.pts
@@ -236,7 +251,7 @@ def composite(
         bg_vs, fg_vs = bg_in.streams.video[0], fg_in.streams.video[0]
         bg_vs.thread_type = fg_vs.thread_type = "AUTO"
         lay = layout(bg_in, fg_in, alignment, settings, rotation)
-        blender = Blender(lay.placement, border, blend, lay.pix_fmt)
+        placer = Placer(alignment, lay.fg_size, lay.canvas, border, blend, lay.pix_fmt)
         with open_output(tmp, container, lay.time_base) as out:
             if comment:
                 out.metadata["comment"] = comment  # what the batch checks to skip finished pairs
@@ -246,7 +261,7 @@ def composite(
             end, last = 0.0, None
             try:
                 with stage("composite", len(frames)) as bar:
-                    for c in overlay_frames(enumerate(fg_in.decode(fg_vs)), bg_frames, frames, lay, blender,
+                    for c in overlay_frames(enumerate(fg_in.decode(fg_vs)), bg_frames, frames, lay, placer,
                                             active=alignment.active, bg_name=bg_path):
                         if c.index == 0:
                             # audio's stream must exist before the first packet is muxed

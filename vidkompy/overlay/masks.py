@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from vidkompy.models import Alignment
+from vidkompy.models import Alignment, Geometry
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,12 @@ def placement(alignment: Alignment, fg_size: tuple[int, int], canvas: tuple[int,
 
     With ``alignment.active`` only that part of fg is placed, so its size is the one scaled.
     """
-    g = alignment.geometry
-    w, h = alignment.active[2:] if alignment.active else fg_size
+    return placement_at(alignment.geometry, alignment.active[2:] if alignment.active else fg_size, canvas)
+
+
+def placement_at(g: Geometry, size: tuple[int, int], canvas: tuple[int, int]) -> Placement:
+    """fg (``size``: the part of it that is placed) at geometry ``g``, to the whole pixel."""
+    w, h = size
     if abs(g.scale - 1.0) > 1e-3:
         w, h = round(w / g.scale), round(h / g.scale)
     w, h = max(2, w - w % 2), max(2, h - h % 2)
@@ -160,3 +164,47 @@ def yuv_planes(frame: av.VideoFrame) -> list[np.ndarray]:
     dtype = np.dtype(np.uint8) if frame.format.components[0].bits <= 8 else np.dtype("<u2")
     return [np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)[:, : plane.width]
             for plane in frame.planes]
+
+
+class Placer:
+    """Each fg frame's blender: one for every frame when the placement is fixed, else one per placement.
+
+    A moving placement (`Alignment.placement`) pastes each fg frame at its own place,
+    rounded to the whole pixel as the fixed one is; a frame with no counterpart in bg
+    is held at the placement of the frame before it (after it, at the start).
+    """
+
+    CACHE = 64  # blenders kept: a still shot reuses one, a pan makes one per frame
+
+    def __init__(self, alignment: Alignment, fg_size: tuple[int, int], canvas: tuple[int, int], border: int,
+                 blend: bool, pix_fmt: str):
+        self.size = alignment.active[2:] if alignment.active else fg_size
+        self.canvas, self.border, self.blend, self.pix_fmt = canvas, border, blend, pix_fmt
+        self.fixed = Blender(placement_at(alignment.geometry, self.size, canvas), border, blend, pix_fmt)
+        self.rows = None if alignment.placement is None else held(np.asarray(alignment.placement, np.float64))
+        self._blenders: dict[Placement, Blender] = {self.fixed.p: self.fixed}
+
+    @property
+    def moving(self) -> bool:
+        return self.rows is not None
+
+    def __call__(self, i: int) -> Blender:
+        if self.rows is None or i >= len(self.rows) or np.isnan(self.rows[i, 0]):
+            return self.fixed
+        p = placement_at(Geometry(*map(float, self.rows[i])), self.size, self.canvas)
+        blender = self._blenders.get(p)
+        if blender is None:
+            if len(self._blenders) >= self.CACHE:
+                self._blenders = {self.fixed.p: self.fixed}
+            blender = self._blenders[p] = Blender(p, self.border, self.blend, self.pix_fmt)
+        return blender
+
+
+def held(rows: np.ndarray) -> np.ndarray:
+    """NaN rows replaced by the last placed row before them (the first placed row at the start)."""
+    ok = ~np.isnan(rows[:, 0])
+    if not ok.any():
+        return rows
+    last = np.maximum.accumulate(np.where(ok, np.arange(len(rows)), -1))
+    last = np.where(last < 0, int(np.argmax(ok)), last)
+    return rows[last]

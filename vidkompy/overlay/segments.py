@@ -54,7 +54,7 @@ from vidkompy.media.probe import open_video, probe
 from vidkompy.models import Alignment, VideoInfo
 from vidkompy.options import KEYINT
 from vidkompy.overlay.composite import layout, open_encoder, overlay_frames, writable
-from vidkompy.overlay.masks import Blender
+from vidkompy.overlay.masks import Placer
 from vidkompy.progress import stage
 
 
@@ -206,7 +206,7 @@ def compose_segment(
     rotation = (bg_info or probe(bg_path)).rotation
     with atomic_output(output) as tmp, open_video(bg_path) as bg_in, open_video(fg_path) as fg_in:
         lay = layout(bg_in, fg_in, alignment, settings, rotation)
-        blender = Blender(lay.placement, border, blend, lay.pix_fmt)
+        placer = Placer(alignment, lay.fg_size, lay.canvas, border, blend, lay.pix_fmt)
         bg_start = int(frames[segment.start])
         sws = Reformatter()
         bg_frames = ((i, writable(f, lay.canvas, lay.pix_fmt, sws))
@@ -217,7 +217,7 @@ def compose_segment(
             encoder = open_encoder(out, settings, lay, strict_dts=True)  # segments are QuickTime files
             written = 0
             with stage(f"composite {segment.start}-{segment.stop}", segment.frames) as bar:
-                for c in overlay_frames(fg_frames, bg_frames, frames, lay, blender, active=alignment.active,
+                for c in overlay_frames(fg_frames, bg_frames, frames, lay, placer, active=alignment.active,
                                         bg_name=bg_path):
                     encoder.encode(c.index, c.frame)
                     written += 1

@@ -15,7 +15,7 @@ from vidkompy.errors import AlignmentError
 from vidkompy.media.encoding import OutputSettings, depth_loss
 from vidkompy.media.pairs import settings_comment
 from vidkompy.media.paths import check_inputs
-from vidkompy.models import ComposeResult, Inputs, RunSettings, Stored
+from vidkompy.models import Aligned, ComposeResult, Inputs, RunSettings, Stored
 from vidkompy.options import Options
 from vidkompy.pipeline.report import report
 from vidkompy.pipeline.segments_flow import check_segments, compose_segments, resolve_segments
@@ -56,6 +56,16 @@ def _align(inputs: Inputs, store: Store, device: Device, weights: str | None) ->
                "embed-fg": fg_emb, "index": knn, "dtw": path, "spatial": aligned}
     aligned.wait()
     return {name: f.result() for name, f in futures.items()}
+
+
+def _unmatched_reason(aligned: Aligned, unmatched: int, n: int, bg: str) -> str:
+    """Why most of fg is unmatched, as far as the alignment can tell: searched at every placement it can follow
+    (one, per shot, tracked), fg's frames either matched nowhere or only at scattered places."""
+    if aligned.looks_unrelated:
+        return (f"{unmatched} of {n} frames match {bg} only at scattered places, which form no shot and no smooth "
+                "track: fg looks like other footage")
+    where = " at any placement (fixed, per shot or tracked)" if aligned.searched else ""
+    return f"{unmatched} of {n} frames have no counterpart in {bg}{where}, more than match"
 
 
 @flow(name="compose", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)
@@ -99,9 +109,8 @@ def compose(
         alignment = load_alignment(store, refs["spatial"])
         n, unmatched = len(alignment.frames), alignment.n_unmatched
         if not options.force and unmatched > n - unmatched:
-            raise AlignmentError(
-                f"{fg}: {unmatched} of {n} frames have no counterpart in {bg}, more than match; "
-                "use --force to compose anyway")
+            raise AlignmentError(f"{fg}: {_unmatched_reason(refs['spatial'].value, unmatched, n, bg)}; "
+                                 "use --force to compose anyway")
         if not options.force and alignment.confidence < MIN_CONFIDENCE:
             raise AlignmentError(
                 f"{fg}: does not look like a part of {bg} (confidence {alignment.confidence:.2f} < "

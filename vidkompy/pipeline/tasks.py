@@ -23,12 +23,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
 from vidkompy.alignment.bins import Bins, bin_seconds, pool
-from vidkompy.alignment.dtw import coarse_path, frame_path
+from vidkompy.alignment.dtw import coarse_path, frame_path, frame_ratio
 from vidkompy.alignment.embed import FrameEmbedder, embedding_grid
 from vidkompy.alignment.frame_match import CHUNK, FINAL_BAND, final_band, final_match, match_frames
 from vidkompy.alignment.index import K_NEIGHBOURS, nearest
 from vidkompy.alignment.locate import NotFoundError
 from vidkompy.alignment.locate import locate as locate_lib
+from vidkompy.alignment.placement import DRIFTING, FixedMatch, Placements, follow
 from vidkompy.alignment.region import bg_on_grid, fg_on_grid
 from vidkompy.alignment.source import ActivePicture, Video
 from vidkompy.alignment.spatial import alignment_from, fit_alignment
@@ -63,7 +64,7 @@ log = logging.getLogger("vidkompy")
 T = TypeVar("T")
 
 # Bump a stage's version when its algorithm changes: old artifacts stop matching.
-VERSIONS = {"decode": 4, "locate": 2, "embed": 3, "index": 2, "dtw": 3, "spatial": 5}
+VERSIONS = {"decode": 4, "locate": 3, "embed": 3, "index": 2, "dtw": 3, "spatial": 6}
 BLOCK = 256  # frames per chunk written (and per shard of pictures)
 # pictures per compressed chunk inside a shard: windows of 64 read 3x faster than with one, single reads as fast
 PICTURES_PER_CHUNK = 8
@@ -158,7 +159,7 @@ def locate(bg: Stored[Decoded], fg: Stored[Decoded], store: Store):
             found = locate_lib(b.frames, b.size, f.frames, f.size, length_ratio=duration(f.pts) / duration(b.pts))
         except NotFoundError as exc:
             raise AlignmentError(f"fg cannot be placed in bg: {exc}") from exc
-        return Location(found.geometry, found.score)
+        return Location(found.geometry, found.score, found.elsewhere)
 
     return _cached_or_computed(store, "locate", key, Location, compute)
 
@@ -263,6 +264,13 @@ def spatial(path: Stored[FrameMap], region: Stored[Location], bg: Stored[Decoded
                 fg_full = {i: img[y : y + bh, x : x + bw] for i, img in fg_full.items()}
             return bg_full, fg_full
 
+        if region.value.elsewhere and "fit" not in w.progress:
+            # locate found fg frames placed elsewhere: follow the placement over the whole of fg first
+            moving = follow(b, f, Fit(region.value.geometry), frame_ratio(b.pts, f.pts), f.pts, b.pts,
+                            read_full=read_full)
+            if moving is not None and moving.match is not None:
+                return _aligned(w, alignment_from(region.value.geometry, moving.match, region.value.score, moving,
+                                                  (f.size, b.size)), box, moving)
         if "fit" in w.progress:  # a resumed run: the fit was done, the frame match had begun
             fit = from_attrs(Fit, w.progress["fit"])
         else:
@@ -279,21 +287,36 @@ def spatial(path: Stored[FrameMap], region: Stored[Location], bg: Stored[Decoded
                 w.record(fit=as_attrs(fit))
                 pending = []
                 crash_point(f"spatial:block:{stop // CHUNK}")
-        matched_frames = final_match(band, np.asarray(w.group["ncc"][...]), ratio, f.pts, b.pts)
-        al = alignment_from(fit.geometry, matched_frames, region.value.score)
-        w.put("map", al.frames.astype(np.int32))
-        w.put("score", al.score)
-        w.put("matched", al.matched)
-        return Aligned(al.geometry, al.confidence, len(al.frames), tuple(runs(~al.matched)), box)
+        ncc_all = np.asarray(w.group["ncc"][...])
+        matched_frames = final_match(band, ncc_all, ratio, f.pts, b.pts)
+        moving = follow(b, f, fit, ratio, f.pts, b.pts, fixed=FixedMatch(band, ncc_all, matched_frames),
+                        everywhere=fit.drifting >= DRIFTING, read_full=read_full)
+        al = alignment_from(fit.geometry, matched_frames, region.value.score, moving, (f.size, b.size))
+        return _aligned(w, al, box, moving)
 
     return _cached_or_computed(store, "spatial", key, Aligned, compute)
+
+
+def _aligned(w: ArtifactWriter, al: Alignment, box: tuple[int, int, int, int] | None,
+             searched: Placements | None) -> Aligned:
+    """Store the answer's arrays (the placement only where it moves) and return its value (with what the
+    placement search, where it ran, saw)."""
+    w.put("map", al.frames.astype(np.int32))
+    w.put("score", al.score)
+    w.put("matched", al.matched)
+    if al.placement is not None:
+        w.put("placement", al.placement)
+    return Aligned(al.geometry, al.confidence, len(al.frames), tuple(runs(~al.matched)), box, al.placement_mode,
+                   al.off_canvas, 0 if searched is None else searched.scattered,
+                   0 if searched is None else searched.searched)
 
 
 def load_alignment(store: Store, ref: Stored[Aligned]) -> Alignment:
     artifact = store.read(ref)
     v = ref.value
+    placement = None if v.placement == "fixed" else artifact.load("placement")
     return Alignment(v.geometry, v.confidence, artifact.load("map").astype(np.int64), artifact.load("score"),
-                     artifact.load("matched"), v.active)
+                     artifact.load("matched"), v.active, placement, v.placement, v.off_canvas)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="composite")
