@@ -167,6 +167,28 @@ class Stored(Generic[T]):
 
 
 @dataclass(frozen=True)
+class PlacementStretch:
+    """fg frames ``first..last`` placed at ``start``, moving linearly to ``end`` (equal for a still shot)."""
+
+    first: int
+    last: int
+    start: Geometry
+    end: Geometry
+
+    @property
+    def moves(self) -> bool:
+        return self.start != self.end
+
+    def as_json(self) -> dict[str, object]:
+        return {"first": self.first, "last": self.last, "moves": self.moves,
+                "start": [self.start.x, self.start.y, self.start.scale],
+                "end": [self.end.x, self.end.y, self.end.scale]}
+
+
+ON_LINE = 1e-6  # bg pixels: per-frame placements this close to a line are one linear stretch
+
+
+@dataclass(frozen=True)
 class Alignment:
     """The whole answer: geometry, confidence and one bg frame per fg frame."""
 
@@ -183,6 +205,31 @@ class Alignment:
     placement: np.ndarray | None = field(default=None, repr=False)
     placement_mode: str = "fixed"
     off_canvas: tuple[tuple[int, int], ...] = ()  # fg frame ranges placed partly outside bg's canvas
+
+    def placement_stretches(self) -> list[PlacementStretch]:
+        """The placement as stretches of fg frames: still (one placement) or moving linearly, start to end.
+
+        A fixed placement is one still stretch over every matched frame; frames with no
+        counterpart in bg belong to none.
+        """
+        rows = self.placements()
+        out: list[PlacementStretch] = []
+        first = None
+        for k in range(len(rows) + 1):
+            if first is not None:
+                # row k goes on row first's stretch while it lies on the line through its first two rows
+                if k < len(rows) and not np.isnan(rows[k, 0]):
+                    if k == first + 1:
+                        continue
+                    step = rows[first + 1] - rows[first]
+                    if np.all(np.abs(rows[k] - (rows[first] + step * (k - first))) <= ON_LINE):
+                        continue
+                out.append(PlacementStretch(first, k - 1, Geometry(*map(float, rows[first])),
+                                            Geometry(*map(float, rows[k - 1]))))
+                first = None
+            if k < len(rows) and not np.isnan(rows[k, 0]):
+                first = k
+        return out
 
     def placements(self) -> np.ndarray:
         """(n_fg, 3) [x, y, scale] of every fg frame, NaN where it has no counterpart in bg."""

@@ -259,7 +259,11 @@ def _report(result: ComposeResult, as_json: bool) -> None:
         return
     n = len(result.frames)
     where = f"x={result.x:.2f} y={result.y:.2f} scale={result.scale:.4f}"
-    line = f"fg at {where}, confidence {result.confidence:.3f}, {n} frames"
+    a = result.alignment
+    if a.placement is not None:  # it moves: say so, and where most frames sit
+        where = (f"placed {a.placement_mode} in {len(a.placement_stretches())} stretches (most frames at {where}; "
+                 "align --json lists every frame's)")
+    line = f"fg {'' if a.placement is not None else 'at '}{where}, confidence {result.confidence:.3f}, {n} frames"
     if result.unmatched:
         line += f", {result.alignment.n_unmatched} without a counterpart in bg"
     if result.output:

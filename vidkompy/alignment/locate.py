@@ -78,16 +78,23 @@ class Pictures:
         """Per position: the best NCC over the pictures, and the bg frame that gave it."""
         return self.best_of([template], subset)[0]
 
-    def best_of(self, templates: list[np.ndarray], subset: np.ndarray | None = None
-                ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """`best` for several templates, the pictures' spectra and tables computed once per chunk for all."""
+    def best_of(self, templates: list[np.ndarray], subset: np.ndarray | None = None,
+                profiles: list[np.ndarray] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`best` for several templates, the pictures' spectra and tables computed once per chunk for all.
+
+        ``profiles``, when given, receives each template's best NCC in every picture (anywhere in it).
+        """
         rows = np.arange(len(self.indices)) if subset is None else subset
         out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(templates)
+        if profiles is not None:
+            profiles[:] = [np.empty(len(rows), np.float32) for _ in templates]
         for a in range(0, len(rows), SEARCH_CHUNK):
             part = rows[a : a + SEARCH_CHUNK]
             search = NccSearch(self.images[part])
             for t, template in enumerate(templates):
                 ncc = search(template)
+                if profiles is not None:
+                    profiles[t][a : a + len(part)] = ncc.reshape(len(part), -1).max(axis=1)
                 m, k = ncc.max(axis=0), ncc.argmax(axis=0)
                 frame = self.indices[part][k]
                 if out[t] is None:
@@ -181,7 +188,7 @@ def locate(
     tried: dict[float, tuple[float, tuple[int, int], list[int]]] = {}
     if fits >= 1.0 - 1e-9 and (r := score_at(1.0)) is not None:
         tried[1.0] = r
-    if 1.0 not in tried or tried[1.0][0] < ACCEPT_UNSCALED:
+    if 1.0 not in tried or (tried[1.0][0] < ACCEPT_UNSCALED and not _placed_apart(searched[1.0][1], tried[1.0][1])):
         # a quick scan over scales, then the best three scored like scale 1 was
         scan = [s for s in SCALES if s * fits >= 1.0 - 1e-9]
         if fits < 1.0:
@@ -205,6 +212,12 @@ def locate(
                             [j for _, j in agreed], start, radius=int(math.ceil(shrink)) + 2,
                             scale_search=best_scale != 1.0)
     return Located(geom, score, tuple(j for _, j in agreed), tuple(i for i, _ in agreed), elsewhere)
+
+
+def _placed_apart(per_sample: list[tuple[np.ndarray, np.ndarray]], at: tuple[int, int]) -> bool:
+    """Every sample matches well at scale 1, only not at one place (a reframed fg): no scale scan needed."""
+    own = [float(m.max()) for m, _ in per_sample]
+    return min(own) >= ACCEPT_UNSCALED and _elsewhere(per_sample, at) >= 2
 
 
 def _elsewhere(per_sample: list[tuple[np.ndarray, np.ndarray]], at: tuple[int, int]) -> int:

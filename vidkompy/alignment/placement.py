@@ -51,6 +51,9 @@ MAX_PICTURES = 600  # bg pictures of one run's coarse search (a constant cost pe
 SCALE_STEPS = (-0.045, -0.03, -0.015, 0.0, 0.015, 0.03, 0.045)  # around the previous sample's scale, after a cut
 ON_TRACK = 0.9  # NCC at which a sample is taken where the samples before it lead, without a search
 LINE_PX = 0.75  # bg pixels: a sample this far from its stretch's line starts a new one
+# ... once the samples sit on their exact frames (`_refit`): a zoom is not linear in x, y (the region's corner moves
+# as 1 / scale), so a long one is split where its line strays more than this
+TIGHT_PX = 0.3
 LINE_FRAMES = 2.5  # bg frames: the same for the stretch's time line
 STILL_PX = 0.3  # a stretch whose line moves less than this end to end is a still shot
 MIN_SAMPLE_NCC = 0.6  # a sample below this matched nowhere
@@ -60,8 +63,11 @@ TIME_JUMP = 1.5  # log(1 - NCC) units: a step off bg's clock between two samples
 SKIP = -1.0  # a sample taken as matching nowhere (an NCC of 0.63)
 REFIT_ROUNDS = 2  # fits of the stretches on the frame match's exact frames, at most
 REMATCH_PX = 0.5  # a refit that moves a stretch's corners more than this matches its frames again
+# working pixels (full pixels per working pixel) above which a still shot is polished on full-size pairs: at 2 and
+# below, the working copies placed the benchmark's shots within 0.06 px, and each full-size pair costs a seek
+FULL_SIZE_FROM = 2.5
 DRIFTING = 2  # fit windows drifting off the fixed geometry (`Fit.drifting`) that make every frame searched
-BAND = 3  # bg frames either side of a stretch's time line that its frames are matched against
+BAND = 2  # bg frames either side of a stretch's time line that its frames are matched against
 OUTLIER_PX = 3.0  # bg pixels: a sample this far off its stretch's line, and the next back near it, is an outlier
 SHORT_GROUP = 2  # samples: a group this short between two on one line is dropped as outliers
 CLOCK_WINDOW = 5  # samples whose median offset from bg's clock puts a sample back on it
@@ -150,10 +156,7 @@ class _Coarse:
     x: float  # bg full pixels
     y: float
     ncc: float
-    profile: np.ndarray  # (pictures,) best NCC within `NEAR` coarse pixels of the place, per picture
-
-
-NEAR = 2  # coarse pixels around a sample's best place where its time profile is read
+    profile: np.ndarray  # (pictures,) best NCC anywhere in each picture
 
 
 def _coarse(bg: Video, fg: Video, rows: np.ndarray, scale: float, lo: int, hi: int
@@ -166,6 +169,8 @@ def _coarse(bg: Video, fg: Video, rows: np.ndarray, scale: float, lo: int, hi: i
     Returns the pictures' bg frame indices and the samples that fit inside bg.
     """
     shrink = max(1.0, bg.frames.shape[2] / COARSE_WIDTH)
+    # every picture up to MAX_PICTURES: every 2nd left the clock (`_on_clock`) a frame off on a third of the
+    # samples of a 30 fps fg over 25 fps bg, and a wrong frame's fit strays half a pixel where the camera moves
     stride = max(1, math.ceil((hi - lo + 1) / MAX_PICTURES))
     pictures = Pictures(bg.frames, np.arange(lo, hi + 1, stride), shrink)
     ch, cw = pictures.images.shape[1:]
@@ -177,17 +182,15 @@ def _coarse(bg: Video, fg: Video, rows: np.ndarray, scale: float, lo: int, hi: i
             templates.append(t)
             kept.append(int(r))
     out = []
-    for r, t, (m, _) in zip(kept, templates, pictures.best_of(templates) if templates else [], strict=True):
+    profiles: list[np.ndarray] = []
+    best = pictures.best_of(templates, profiles=profiles) if templates else []
+    for r, (m, _), profile in zip(kept, best, profiles, strict=True):
         py, px = np.unravel_index(int(np.argmax(m)), m.shape)
-        th, tw = t.shape
-        y0, x0 = max(0, py - NEAR), max(0, px - NEAR)
-        window = pictures.images[:, y0 : min(ch, py + NEAR + th), x0 : min(cw, px + NEAR + tw)]
-        profile = ncc_map(window, t).reshape(len(window), -1).max(axis=1)
         out.append(_Coarse(r, px * coarse_factor[0], py * coarse_factor[1], float(m[py, px]), profile))
     return pictures.indices, out
 
 
-def _times(found: list[_Coarse], frames: np.ndarray, ratio: float) -> list[int | None]:
+def _times(found: list[_Coarse], frames: np.ndarray, ratio: float) -> list[float | None]:
     """Each sample's bg frame: the best path through the samples' time profiles (None: the sample matched nowhere).
 
     A path follows bg's clock from sample to sample (a step of ``ratio`` frames per fg
@@ -230,13 +233,25 @@ def _times(found: list[_Coarse], frames: np.ndarray, ratio: float) -> list[int |
         carried.append(frame_now)
         last_row.append(row_now)
     state = int(np.argmin(total))
-    chosen: list[int | None] = [None] * n
+    chosen: list[float | None] = [None] * n
     for k in range(n - 1, -1, -1):
         f = last_frame[k][state]
-        chosen[k] = None if np.isnan(f) else int(f)
+        chosen[k] = None if np.isnan(f) else _between(found[k].profile, frames, int(f))
         if k:
             state = int(back[k - 1][state])
     return chosen
+
+
+def _between(profile: np.ndarray, frames: np.ndarray, frame: int) -> float:
+    """The profile's peak near ``frame`` between the searched pictures: the vertex of a parabola through the
+    picture and its neighbours (pictures are every 2nd frame or sparser, the clock needs better)."""
+    k = int(np.searchsorted(frames, frame))
+    if k <= 0 or k >= len(frames) - 1:
+        return float(frame)
+    a, b, c = (float(v) for v in profile[k - 1 : k + 2])
+    d = a - 2 * b + c
+    shift = 0.0 if d >= -1e-9 else float(np.clip(0.5 * (a - c) / d, -0.5, 0.5))
+    return float(frames[k]) + shift * float(frames[k + 1] - frames[k])
 
 
 def _whole_pixel(bg: Video, fg: Video, row: int, near: np.ndarray, pictures: np.ndarray, start: Geometry,
@@ -272,7 +287,8 @@ def _sample(bg: Video, fg: Video, row: int, j: int, coarse: Geometry, before: li
     """One sample to the sub-pixel: the whole pixel near the track of the two samples before it (a shot goes on)
     or, where that matches worse than they did (a cut), near its coarse place with a few scales; then the fit of
     this one pair."""
-    near = np.arange(max(0, j - 1), min(len(bg), j + 2))
+    # the clock's frame only: a neighbour matches a camera move's shifted place almost as well (`_on_clock`)
+    near = np.array([j])
     pictures = read_frames(bg.frames, near).astype(np.float32)
     track = _extrapolate(before, row) if before else None
     best = None if track is None else _whole_pixel(bg, fg, row, near, pictures, track, [track.scale])
@@ -285,13 +301,13 @@ def _sample(bg: Video, fg: Video, row: int, j: int, coarse: Geometry, before: li
         return None
     score, g, jj = best
     pair = FitPair(np.asarray(fg.frames[row]), fg.factor, pictures[jj - near[0]], bg.factor, softness)
-    fitted = fit_geometry([pair], g, levels=2)
+    fitted = fit_geometry([pair], g, levels=1)  # from the whole working pixel: the finest level reaches it
     if max(abs(fitted.x - g.x), abs(fitted.y - g.y)) > 3 * max(bg.factor) or abs(fitted.scale / g.scale - 1) > 0.05:
         fitted = g  # the fit ran off: keep the whole-pixel answer
     return Sample(row, jj, fitted, score)
 
 
-def _on_clock(rows: list[int], frames: list[int | None], ratio: float) -> list[int | None]:
+def _on_clock(rows: list[int], frames: list[float | None], ratio: float) -> list[int | None]:
     """The samples' bg frames put back on bg's clock: each stretch of samples shares one offset.
 
     A camera move makes a wrong-time bg frame match at a shifted place almost as well
@@ -303,7 +319,7 @@ def _on_clock(rows: list[int], frames: list[int | None], ratio: float) -> list[i
     """
     placed = [(r, f) for r, f in zip(rows, frames, strict=True) if f is not None]
     if not placed:
-        return list(frames)
+        return [None] * len(frames)
     offsets = np.array([f - ratio * r for r, f in placed])
     half = CLOCK_WINDOW // 2
     smooth = np.array([np.median(offsets[max(0, k - half) : k + half + 1]) for k in range(len(offsets))])
@@ -342,14 +358,14 @@ def _line(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     return cp[0], cp[1], cj[:1], cj[1:]
 
 
-def _fits_line(samples: list[Sample], fg_size: tuple[int, int], ratio: float) -> bool:
+def _fits_line(samples: list[Sample], fg_size: tuple[int, int], ratio: float, tol: float = LINE_PX) -> bool:
     if len(samples) < 2:
         return True
     p0, dp, j0, dj = _line(samples)
     r = np.array([s.row for s in samples], np.float64)
     p = np.array([[s.geometry.x, s.geometry.y, s.geometry.scale] for s in samples])
     j = np.array([s.bg for s in samples], np.float64)
-    on = _corner_gap(p, p0[None] + r[:, None] * dp[None], fg_size) <= LINE_PX
+    on = _corner_gap(p, p0[None] + r[:, None] * dp[None], fg_size) <= tol
     in_time = np.abs(j - (j0 + dj * r)) <= LINE_FRAMES
     return bool(on.all() and in_time.all() and 0.5 * ratio <= float(dj[0]) <= 2.0 * ratio + 0.5)
 
@@ -369,7 +385,8 @@ def _off_line(members: list[Sample], s: Sample, fg_size: tuple[int, int]) -> flo
     return float(_corner_gap(np.array(_xy(s.geometry)), p0 + dp * s.row, fg_size))
 
 
-def group(samples: list[Sample], fg_size: tuple[int, int], ratio: float) -> tuple[list[list[Sample]], int]:
+def group(samples: list[Sample], fg_size: tuple[int, int], ratio: float, tol: float = LINE_PX
+          ) -> tuple[list[list[Sample]], int]:
     """Consecutive samples on one line in placement and time, greedily in row order; and the outliers dropped.
 
     A sample off its stretch's line while the next one is back on it is an outlier
@@ -380,7 +397,7 @@ def group(samples: list[Sample], fg_size: tuple[int, int], ratio: float) -> tupl
     k = 0
     while k < len(samples):
         s = samples[k]
-        if out and _fits_line([*out[-1], s], fg_size, ratio):
+        if out and _fits_line([*out[-1], s], fg_size, ratio, tol):
             out[-1].append(s)
         elif out and k + 1 < len(samples) and len(out[-1]) >= 2 and \
                 _off_line(out[-1], s, fg_size) > OUTLIER_PX and \
@@ -392,7 +409,7 @@ def group(samples: list[Sample], fg_size: tuple[int, int], ratio: float) -> tupl
     # a short group between two that lie on one line is a run of outliers inside one stretch
     k = 1
     while k < len(out) - 1:
-        if len(out[k]) <= SHORT_GROUP and _fits_line(out[k - 1] + out[k + 1], fg_size, ratio):
+        if len(out[k]) <= SHORT_GROUP and _fits_line(out[k - 1] + out[k + 1], fg_size, ratio, tol):
             dropped += len(out[k])
             out[k - 1 : k + 2] = [out[k - 1] + out[k + 1]]
         else:
@@ -426,8 +443,8 @@ def _polish(stretch: Stretch, members: list[Sample], bg: Video, fg: Video, softn
     if stretch.tracked:
         return stretch
     chosen = [members[int(round(k))] for k in np.linspace(0, len(members) - 1, min(4, len(members)))]
-    coarse_work = max(*bg.factor, *fg.factor) > 1.0
-    if read_full is not None and coarse_work:
+    if read_full is not None and max(*bg.factor, *fg.factor) > FULL_SIZE_FROM:
+        chosen = chosen[:: max(1, len(chosen) // 2)][:2]  # each pair read costs a seek and a GOP of decoding
         bg_full, fg_full = read_full([s.bg for s in chosen], [s.row for s in chosen])
         pairs = [FitPair(fg_full[s.row], (1.0, 1.0), bg_full[s.bg], (1.0, 1.0), softness * max(bg.factor))
                  for s in chosen if s.row in fg_full and s.bg in bg_full]
@@ -562,7 +579,7 @@ def follow(bg: Video, fg: Video, fit: Fit, ratio: float, fg_pts: np.ndarray | No
         refitted = [_refit(st, members, match, bg, fg, fit.softness) for st, members in kept]
         change = max(float(_corner_gap(st.at(np.array([st.first, st.last])), new.at(np.array([st.first, st.last])),
                                        fg.size).max()) for (st, _), (new, _) in zip(kept, refitted, strict=True))
-        kept = refitted
+        kept = [part for st, members in refitted for part in _split(st, members, fg, ratio)]
         if change < REMATCH_PX:  # the frames stand: only the placements move, by a fraction of a pixel
             per_frame = _placed(kept, located, len(fg))
             break
@@ -572,6 +589,31 @@ def follow(bg: Video, fg: Video, fit: Fit, ratio: float, fg_pts: np.ndarray | No
     per_frame[~match.matched] = np.nan
     mode = "tracked" if any(st.tracked for st, _ in kept) else "per shot"
     return Placements(mode, per_frame, tuple(st for st, _ in kept), match, scattered, searched)
+
+
+def _split(st: Stretch, members: list[Sample], fg: Video, ratio: float) -> list[tuple[Stretch, list[Sample]]]:
+    """A stretch whose samples (on their exact frames) stray from one line by more than `TIGHT_PX`, as several."""
+    if not st.tracked or len(members) < 4:
+        return [(st, members)]
+    parts, _ = group(members, fg.size, ratio, TIGHT_PX)
+    parts = [p for p in parts if p]
+    if len(parts) < 2:
+        return [(st, members)]
+    edges = [st.first] + [_meet(a, b, fg.size) for a, b in zip(parts, parts[1:], strict=False)] + [st.last + 1]
+    out = []
+    for p, first, stop in zip(parts, edges, edges[1:], strict=False):
+        new = _stretch(p, first, stop - 1, fg.size)
+        out.append((Stretch(new.first, new.last, new.origin, new.velocity, st.time), p))
+    return out
+
+
+def _meet(a: list[Sample], b: list[Sample], fg_size: tuple[int, int]) -> int:
+    """The first row of ``b``'s line where one track bends into the next (no picture cut between them): where
+    the two lines come closest, between their samples."""
+    rows = np.arange(a[-1].row + 1, b[0].row + 1)
+    (pa, da, _, _), (pb, db, _, _) = _line(a), _line(b)
+    gap = _corner_gap(pa[None] + rows[:, None] * da[None], pb[None] + rows[:, None] * db[None], fg_size)
+    return int(rows[int(np.argmin(gap))])
 
 
 def _placed(kept: list[tuple[Stretch, list[Sample]]], located: np.ndarray, n_fg: int) -> np.ndarray:
@@ -607,6 +649,9 @@ def _refit(st: Stretch, members: list[Sample], match: FrameMatch, bg: Video, fg:
         if not match.matched[s.row]:
             continue
         j = int(match.frames[s.row])
+        if j == s.bg:  # the same pair: the same fit
+            again.append(s)
+            continue
         start = Geometry(*map(float, st.at(np.array([s.row]))[0]))
         pair = FitPair(np.asarray(fg.frames[s.row]), fg.factor, np.asarray(bg.frames[j]), bg.factor, softness)
         g = fit_geometry([pair], start, levels=1, fit_scale=st.tracked or abs(start.scale - 1.0) > 1e-3)

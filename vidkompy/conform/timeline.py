@@ -35,7 +35,7 @@ import numpy as np
 import opentimelineio as otio
 
 from vidkompy.errors import SettingsError
-from vidkompy.models import Alignment, VideoInfo
+from vidkompy.models import Alignment, Geometry, VideoInfo
 
 NAMESPACE = "vidkompy"
 AUDIO_MODES = ("fg", "bg", "none")
@@ -357,14 +357,15 @@ def _runs_below(score: np.ndarray, matched: np.ndarray, threshold: float) -> lis
     return matched_runs((np.asarray(score, np.float64) < threshold) & matched)
 
 
-def placement(alignment: Alignment, fg: VideoInfo) -> dict[str, object]:
+def placement(alignment: Alignment, fg: VideoInfo, geometry: Geometry | None = None) -> dict[str, object]:
     """fg's placement on bg's canvas, in bg pixels: what V2's metadata and FCP's Basic Motion carry.
 
     ``picture`` is where fg's active picture (inside any black bars) lands, ``frame``
     where fg's whole frame would land at the same scale; ``crop`` is what of fg's
-    frame lies outside its picture (left, top, right, bottom, fg pixels).
+    frame lies outside its picture (left, top, right, bottom, fg pixels). ``geometry``:
+    a placement of its own (a stretch's, where it moves) instead of ``alignment``'s.
     """
-    g = alignment.geometry
+    g = geometry or alignment.geometry
     ax, ay, aw, ah = alignment.active if alignment.active is not None else (0, 0, fg.width, fg.height)
     s = float(g.scale)
     return {
@@ -494,14 +495,16 @@ def build_timeline(
                                        bg_to=bg_first))
         i, previous = s.stop, s
 
-    # V2: fg whole and untimed, its placement for the editor (and FCP's Basic Motion, in formats)
+    # V2: fg whole and untimed, its placement for the editor (and FCP's Basic Motion, in formats); where the
+    # placement moves, one clip per stretch, each with its own (a moving one also says where it ends)
     v2 = otio.schema.Track(name="fg", kind=otio.schema.TrackKind.Video)
-    v2.append(otio.schema.Clip(
-        name=fg_name,
-        media_reference=_reference(fg, fg_rate, fg_tc),
-        source_range=otio.opentime.TimeRange(_rt(fg_tc, fg_rate), _rt(n, fg_rate)),
-        metadata={NAMESPACE: placement(alignment, fg)},
-    ))
+    for first, stop, meta in _fg_clips(alignment, fg, n):
+        v2.append(otio.schema.Clip(
+            name=fg_name if stop - first == n else f"{fg_name} {first}-{stop - 1}",
+            media_reference=_reference(fg, fg_rate, fg_tc),
+            source_range=otio.opentime.TimeRange(_rt(fg_tc + first, fg_rate), _rt(stop - first, fg_rate)),
+            metadata={NAMESPACE: meta},
+        ))
     timeline.tracks.append(v1)
     timeline.tracks.append(v2)
 
@@ -517,6 +520,26 @@ def build_timeline(
     markers.sort(key=lambda m: m.marked_range.start_time.value)
     timeline.tracks.markers.extend(markers)
     return timeline
+
+
+def _fg_clips(alignment: Alignment, fg: VideoInfo, n: int) -> list[tuple[int, int, dict[str, object]]]:
+    """V2's clips as (first fg frame, stop, placement metadata): one for a fixed placement, else one per placement
+    stretch, an unmatched range held at the placement before it (as the overlay holds it)."""
+    if alignment.placement is None:
+        return [(0, n, placement(alignment, fg))]
+    stretches = alignment.placement_stretches()
+    if not stretches:
+        return [(0, n, placement(alignment, fg))]
+    out = []
+    for k, s in enumerate(stretches):
+        first = 0 if k == 0 else s.first
+        stop = n if k == len(stretches) - 1 else stretches[k + 1].first
+        meta = placement(alignment, fg, s.start)
+        meta["fg_first"], meta["fg_last"] = s.first, s.last
+        if s.moves:  # linear from start to end over the stretch's frames: an editor's two keyframes
+            meta["motion"] = {"end": placement(alignment, fg, s.end), "from_frame": s.first, "to_frame": s.last}
+        out.append((first, stop, meta))
+    return out
 
 
 def _audio_track(audio: str, fg: VideoInfo, bg: VideoInfo, frames: np.ndarray, n: int, fg_rate: Fraction,

@@ -38,7 +38,9 @@ def report(name: str, result: ComposeResult, bg: Stored[Decoded], fg: Stored[Dec
     if with_plot or plot_path:
         bg_pts = store.read(bg).load("pts")
         fg_pts = store.read(fg).load("pts")
-        png = frame_map_png(result.frames, result.score, fg_pts, bg_pts, result.unmatched)
+        a = result.alignment
+        png = frame_map_png(result.frames, result.score, fg_pts, bg_pts, result.unmatched,
+                            placement=None if a.placement is None else a.placements())
     if plot_path and png:
         Path(plot_path).write_bytes(png)
     create_markdown_artifact(alignment_markdown(name, result, png), description=f"alignment of {name}")
@@ -49,10 +51,12 @@ def report(name: str, result: ComposeResult, bg: Stored[Decoded], fg: Stored[Dec
 
 
 def frame_map_png(frames: np.ndarray, score: np.ndarray | None, fg_pts: np.ndarray, bg_pts: np.ndarray,
-                  unmatched: list[tuple[int, int]] | None = None) -> bytes:
+                  unmatched: list[tuple[int, int]] | None = None, placement: np.ndarray | None = None) -> bytes:
     """fg time against the time of the bg frame under it, with the per-frame match quality below.
 
-    fg stretches with no counterpart in bg are shaded red in both panels.
+    fg stretches with no counterpart in bg are shaded red in every panel. A placement
+    that moves (``placement``: [x, y, scale] per fg frame) gets a panel of its own:
+    the region's top-left x and y over fg time, and its scale where that changes.
     """
     import matplotlib
 
@@ -60,15 +64,20 @@ def frame_map_png(frames: np.ndarray, score: np.ndarray | None, fg_pts: np.ndarr
     from matplotlib.figure import Figure
 
     frames = np.asarray(frames)
-    fig = Figure(figsize=(6.4, 4.8), dpi=80)
-    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    moving = placement is not None
+    fig = Figure(figsize=(6.4, 6.4 if moving else 4.8), dpi=80)
+    axes = fig.subplots(3 if moving else 2, 1, sharex=True,
+                        gridspec_kw={"height_ratios": [3, 1.5, 1] if moving else [3, 1]})
+    top, bottom = axes[0], axes[-1]
     t_fg = fg_pts[: len(frames)] - fg_pts[0]
+    if placement is not None:
+        _placement_panel(axes[1], t_fg, np.asarray(placement)[: len(frames)])
     top.plot(t_fg, bg_pts[frames], lw=1.2, color="tab:blue")
     top.set_ylabel("bg time (s)")
     top.set_title("frame map: the bg frame under each fg frame")
     top.grid(alpha=0.3)
     for first, last in unmatched or []:
-        for ax in (top, bottom):
+        for ax in axes:
             ax.axvspan(t_fg[first], t_fg[last], color="tab:red", alpha=0.25, lw=0)
     if unmatched:
         top.plot([], [], color="tab:red", alpha=0.4, lw=6, label="no counterpart in bg")
@@ -85,6 +94,44 @@ def frame_map_png(frames: np.ndarray, score: np.ndarray | None, fg_pts: np.ndarr
     return buf.getvalue()
 
 
+def _placement_panel(ax, t_fg: np.ndarray, placement: np.ndarray) -> None:
+    """x and y of fg's region (bg pixels) over fg time; its scale on a second axis where it changes."""
+    ax.plot(t_fg, placement[:, 0], lw=1.0, color="tab:purple", label="x")
+    ax.plot(t_fg, placement[:, 1], lw=1.0, color="tab:orange", label="y")
+    ax.set_ylabel("placement (px)")
+    ax.grid(alpha=0.3)
+    scale = placement[:, 2]
+    if np.nanmax(scale) - np.nanmin(scale) > 1e-3:
+        twin = ax.twinx()
+        twin.plot(t_fg, scale, lw=0.8, color="tab:gray", ls="--", label="scale")
+        twin.set_ylabel("scale")
+        twin.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="upper left", fontsize="small")
+
+
+def placement_lines(result: ComposeResult) -> list[str]:
+    """How the placement was decided, and its stretches when it moves (what a person checks first)."""
+    a = result.alignment
+    if a.placement is None:
+        return ["placement: fixed, one for every frame (the samples agreed on it)", ""]
+    stretches = a.placement_stretches()
+    how = {"per shot": "per shot: still shots at different places, a jump at each cut",
+           "tracked": "tracked: the framing moves within shots (pan or zoom) as well as at cuts"}
+    lines = [f"placement: {how.get(a.placement_mode, a.placement_mode)}; x, y, scale above are the placement "
+             f"most frames share; {len(stretches)} stretches:", "",
+             "| fg frames | motion | from x, y, scale | to x, y, scale |", "|---|---|---|---|"]
+    for s in stretches[:50]:
+        lines.append(f"| {s.first} to {s.last} | {'moves' if s.moves else 'still'} "
+                     f"| {s.start.x:.2f}, {s.start.y:.2f}, {s.start.scale:.4f} "
+                     f"| {s.end.x:.2f}, {s.end.y:.2f}, {s.end.scale:.4f} |")
+    if len(stretches) > 50:
+        lines.append(f"| ... and {len(stretches) - 50} more | | | |")
+    if a.off_canvas:
+        lines += ["", "placed partly outside bg's canvas (only the visible part is pasted): "
+                  + ", ".join(f"{x} to {y}" for x, y in a.off_canvas[:20])]
+    return [*lines, ""]
+
+
 def alignment_markdown(name: str, result: ComposeResult, png: bytes | None = None) -> str:
     """A markdown summary of one pair's alignment (with the plot inline when given)."""
     frames = result.frames
@@ -99,6 +146,7 @@ def alignment_markdown(name: str, result: ComposeResult, png: bytes | None = Non
         else "| | | | | 0 | | |",
         "",
     ]
+    lines += placement_lines(result)
     if result.unmatched:
         lines += ["fg frames with no counterpart in bg (shown over the bg frame the map holds):", ""]
         lines += [f"- {a} to {b}" for a, b in result.unmatched[:50]]
