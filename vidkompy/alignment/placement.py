@@ -467,25 +467,35 @@ def _xy(g: Geometry) -> tuple[float, float, float]:
 
 def _match_rows(bg: Video, fg: Video, softness: float, rows: np.ndarray, place: np.ndarray, band: Band
                 ) -> np.ndarray:
-    """NCC of each band cell of ``rows`` (band row k is fg row rows[k]) at that row's own placement."""
+    """NCC of each band cell of ``rows`` (band row k is fg row rows[k]) at that row's own placement.
+
+    Pictures are read a window of `ROWS` rows at a time (a store read decompresses a chunk of several), then
+    rows of one placement (a still shot) are compared together, a moving stretch's row by row.
+    """
     out = np.empty(int(band.offsets[-1]), np.float32)
     keys = [tuple(np.round(p, 6)) for p in place]
-    k = 0
-    while k < len(rows):
-        stop = k + 1  # rows of one placement (a still shot) go together, up to ROWS of them
-        while stop < len(rows) and stop - k < ROWS and keys[stop] == keys[k]:
-            stop += 1
-        g = Geometry(*place[k])
-        grid = comparison_grid(fg.size, fg.factor, bg.factor, g.scale)
-        lo, hi = int(band.offsets[k]), int(band.offsets[stop])
-        cells = band.cells[lo:hi]
-        need = np.unique(cells)
-        bg_grid, mask = bg_on_grid(read_frames(bg.frames, need), bg.size, g, grid, blur=softness)
-        fg_grid = fg_on_grid(read_frames(fg.frames, rows[k:stop]), fg.size, grid)
-        prod = normalised(fg_grid, mask) @ normalised(bg_grid, mask).T
-        local = np.repeat(np.arange(stop - k), np.diff(band.offsets[k : stop + 1]))
-        out[lo:hi] = prod[local, np.searchsorted(need, cells)]
-        k = stop
+    for w0 in range(0, len(rows), ROWS):
+        w1 = min(len(rows), w0 + ROWS)
+        window_cells = band.cells[band.offsets[w0] : band.offsets[w1]]
+        frames = np.unique(window_cells)
+        bg_pics = read_frames(bg.frames, frames)
+        fg_pics = read_frames(fg.frames, rows[w0:w1])
+        k = w0
+        while k < w1:
+            stop = k + 1
+            while stop < w1 and keys[stop] == keys[k]:
+                stop += 1
+            g = Geometry(*place[k])
+            grid = comparison_grid(fg.size, fg.factor, bg.factor, g.scale)
+            lo, hi = int(band.offsets[k]), int(band.offsets[stop])
+            cells = band.cells[lo:hi]
+            need = np.unique(cells)
+            bg_grid, mask = bg_on_grid(bg_pics[np.searchsorted(frames, need)], bg.size, g, grid, blur=softness)
+            fg_grid = fg_on_grid(fg_pics[k - w0 : stop - w0], fg.size, grid)
+            prod = normalised(fg_grid, mask) @ normalised(bg_grid, mask).T
+            local = np.repeat(np.arange(stop - k), np.diff(band.offsets[k : stop + 1]))
+            out[lo:hi] = prod[local, np.searchsorted(need, cells)]
+            k = stop
     return out
 
 
@@ -527,6 +537,10 @@ def follow(bg: Video, fg: Video, fit: Fit, ratio: float, fg_pts: np.ndarray | No
     runs only if that finds no placement other than the located one.
     """
     n_fg, n_bg = len(fg), len(bg)
+    if everywhere:
+        # the fit's softness was chosen at a compromise placement, where a blur hides the misregistration (a
+        # zoom's fixed fit chose 2 grid pixels): it would blunt every comparison here
+        fit = Fit(fit.geometry, 0.0, fit.drifting)
     if fixed is not None:
         match = fixed.match
         unplaced = [(0, n_fg - 1)] if everywhere else unplaced_runs(match)

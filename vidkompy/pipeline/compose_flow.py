@@ -1,4 +1,8 @@
-"""The DAG for one pair: decode -> locate -> embed -> index -> dtw -> spatial -> composite."""
+"""The DAG for one pair: decode -> locate -> embed -> index -> dtw -> spatial -> composite.
+
+Where locate finds fg's samples at different places (a reframed fg), the placement stage follows fg first
+and, when it moves, takes the place of embed, index, dtw and spatial.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from vidkompy.pipeline.tasks import (
     index,
     load_alignment,
     locate,
+    placement,
     spatial,
     timeline,
 )
@@ -47,6 +52,12 @@ def _align(inputs: Inputs, store: Store, device: Device, weights: str | None) ->
         raise AlignmentError(f"{fg}: every sampled frame is black (or bars only): there is no picture to find in bg; "
                              "is it the right file?")
     region = locate.submit(bg_dec, fg_dec, store)
+    if region.result().value.elsewhere:
+        # fg's samples matched at different places: a reframed fg; follow it before anything else
+        moved = placement.submit(region, bg_dec, fg_dec, bg, fg, store)
+        if moved.result().value.placement != "fixed":
+            futures = {"decode-bg": bg_dec, "decode-fg": fg_dec, "locate": region, "placement": moved}
+            return {name: f.result() for name, f in futures.items()}
     bg_emb = embed.submit(bg_dec, "bg", fg_dec, region, store, device, weights)
     fg_emb = embed.submit(fg_dec, "fg", fg_dec, None, store, device, weights)
     knn = index.submit(bg_emb, fg_emb, bg_dec, fg_dec, store, device)
@@ -56,6 +67,11 @@ def _align(inputs: Inputs, store: Store, device: Device, weights: str | None) ->
                "embed-fg": fg_emb, "index": knn, "dtw": path, "spatial": aligned}
     aligned.wait()
     return {name: f.result() for name, f in futures.items()}
+
+
+def aligned_ref(refs: dict[str, Stored]) -> Stored:
+    """The stage whose artifact holds the answer: the placement's where fg was followed from the start."""
+    return refs["spatial"] if "spatial" in refs else refs["placement"]
 
 
 def _unmatched_reason(aligned: Aligned, unmatched: int, n: int, bg: str) -> str:
@@ -106,10 +122,11 @@ def compose(
             log.warning("cache: %s is damaged; computing it again", exc)
             store.discard(exc.stage, exc.key)
             refs = _align(inputs, store, device, options.weights)
-        alignment = load_alignment(store, refs["spatial"])
+        answer = aligned_ref(refs)
+        alignment = load_alignment(store, answer)
         n, unmatched = len(alignment.frames), alignment.n_unmatched
         if not options.force and unmatched > n - unmatched:
-            raise AlignmentError(f"{fg}: {_unmatched_reason(refs['spatial'].value, unmatched, n, bg)}; "
+            raise AlignmentError(f"{fg}: {_unmatched_reason(answer.value, unmatched, n, bg)}; "
                                  "use --force to compose anyway")
         if not options.force and alignment.confidence < MIN_CONFIDENCE:
             raise AlignmentError(
@@ -124,21 +141,22 @@ def compose(
                                      keyint=options.keyint, dask_address=options.dask)
             if count > 1:
                 refs["composite"] = compose_segments(
-                    inputs, str(out), refs["spatial"], refs["decode-bg"], refs["decode-fg"], store, segments=count,
+                    inputs, str(out), answer, refs["decode-bg"], refs["decode-fg"], store, segments=count,
                     border=options.border, blend=options.blend, settings=settings, comment=comment,
                     dask_address=options.dask)
             else:
                 # in this thread: Ctrl-C must reach the writer so that its temporary file is removed
-                refs["composite"] = composite(inputs, str(out), refs["spatial"], store, options.border,
+                refs["composite"] = composite(inputs, str(out), answer, store, options.border,
                                               options.blend, settings, comment)
     if timeline_path is not None:
-        refs["timeline"] = timeline(inputs, refs["spatial"], store, str(timeline_path), options.audio)
+        refs["timeline"] = timeline(inputs, aligned_ref(refs), store, str(timeline_path), options.audio)
     result = ComposeResult(
         alignment, str(out) if out else None,
         {name: round(r.seconds, 3) for name, r in refs.items() if r.computed},
         tuple(name for name, r in refs.items() if r.computed),
         {role: refs[f"decode-{role}"].value.lost_frames for role in ("bg", "fg")},
-        RunSettings(options, device.name, refs["embed-fg"].value.model),
+        # a fg followed from the start (placement) was aligned without embeddings
+        RunSettings(options, device.name, refs["embed-fg"].value.model if "embed-fg" in refs else "none"),
         refs["timeline"].value if "timeline" in refs else None,
     )
     plot_path = str(out.with_suffix(".map.png")) if options.plot and out is not None else None

@@ -64,13 +64,13 @@ log = logging.getLogger("vidkompy")
 T = TypeVar("T")
 
 # Bump a stage's version when its algorithm changes: old artifacts stop matching.
-VERSIONS = {"decode": 4, "locate": 3, "embed": 3, "index": 2, "dtw": 3, "spatial": 6}
+VERSIONS = {"decode": 4, "locate": 3, "embed": 3, "index": 2, "dtw": 3, "spatial": 6, "placement": 1}
 BLOCK = 256  # frames per chunk written (and per shard of pictures)
 # pictures per compressed chunk inside a shard: windows of 64 read 3x faster than with one, single reads as fast
 PICTURES_PER_CHUNK = 8
 NCC_CHUNK = BLOCK * 64  # NCC cells per chunk of the final match's store
 # Stages whose arrays are a value or two per frame: read whole to verify a cached copy (megabytes at most).
-SMALL = {"locate", "index", "dtw", "spatial"}
+SMALL = {"locate", "index", "dtw", "spatial", "placement"}
 
 
 def _cached_or_computed(store: Store, stage_name: str, key: str, cls: type[T], compute: Callable[[ArtifactWriter], T]):
@@ -256,21 +256,8 @@ def spatial(path: Stored[FrameMap], region: Stored[Location], bg: Stored[Decoded
         stored = store.read(path)
         index, matched, ratio = stored.load("map").astype(np.int64), stored.load("matched"), path.value.ratio
         box = fg.value.active
+        read_full = _full_reader(bg_file, fg_file, b, f, box)
 
-        def read_full(bg_idx, fg_idx):
-            bg_full, fg_full = read_gray_frames_of((bg_file, bg_idx, b.pts), (fg_file, fg_idx, f.pts))
-            if box is not None:
-                x, y, bw, bh = box
-                fg_full = {i: img[y : y + bh, x : x + bw] for i, img in fg_full.items()}
-            return bg_full, fg_full
-
-        if region.value.elsewhere and "fit" not in w.progress:
-            # locate found fg frames placed elsewhere: follow the placement over the whole of fg first
-            moving = follow(b, f, Fit(region.value.geometry), frame_ratio(b.pts, f.pts), f.pts, b.pts,
-                            read_full=read_full)
-            if moving is not None and moving.match is not None:
-                return _aligned(w, alignment_from(region.value.geometry, moving.match, region.value.score, moving,
-                                                  (f.size, b.size)), box, moving)
         if "fit" in w.progress:  # a resumed run: the fit was done, the frame match had begun
             fit = from_attrs(Fit, w.progress["fit"])
         else:
@@ -295,6 +282,40 @@ def spatial(path: Stored[FrameMap], region: Stored[Location], bg: Stored[Decoded
         return _aligned(w, al, box, moving)
 
     return _cached_or_computed(store, "spatial", key, Aligned, compute)
+
+
+def _full_reader(bg_file: str, fg_file: str, b: Video, f: Video, box: tuple[int, int, int, int] | None):
+    """Full-size gray frames of both files by index (fg's cut to its active picture): the fit's polish."""
+    def read_full(bg_idx, fg_idx):
+        bg_full, fg_full = read_gray_frames_of((bg_file, bg_idx, b.pts), (fg_file, fg_idx, f.pts))
+        if box is not None:
+            x, y, bw, bh = box
+            fg_full = {i: img[y : y + bh, x : x + bw] for i, img in fg_full.items()}
+        return bg_full, fg_full
+
+    return read_full
+
+
+@task(cache_policy=NO_CACHE, task_run_name="placement")
+def placement(region: Stored[Location], bg: Stored[Decoded], fg: Stored[Decoded], bg_file: str, fg_file: str,
+              store: Store):
+    """Where locate found fg's samples placed apart: follow the placement over the whole of fg, before (and
+    instead of) the embeddings, the DTW and the fixed fit. A value with ``placement == "fixed"`` (and no
+    frames) says it found nothing but the located place: the fixed path runs then."""
+    key = stage_key("placement", VERSIONS["placement"], locate=region.key)
+
+    def compute(w: ArtifactWriter) -> Aligned:
+        b, f = video(store, bg), video(store, fg, active=True)
+        box = fg.value.active
+        moving = follow(b, f, Fit(region.value.geometry), frame_ratio(b.pts, f.pts), f.pts, b.pts,
+                        read_full=_full_reader(bg_file, fg_file, b, f, box))
+        if moving is None or moving.match is None:
+            return Aligned(region.value.geometry, 0.0, 0, (), box, "fixed", (), 0 if moving is None else
+                           moving.scattered, 0 if moving is None else moving.searched)
+        return _aligned(w, alignment_from(region.value.geometry, moving.match, region.value.score, moving,
+                                          (f.size, b.size)), box, moving)
+
+    return _cached_or_computed(store, "placement", key, Aligned, compute)
 
 
 def _aligned(w: ArtifactWriter, al: Alignment, box: tuple[int, int, int, int] | None,
@@ -340,4 +361,5 @@ def timeline(inputs: Inputs, aligned: Stored[Aligned], store: Store, path: str, 
     return Stored("timeline", out, out, computed=True, seconds=time.perf_counter() - start)
 
 
-__all__ = ["composite", "decode", "dtw", "embed", "index", "load_alignment", "locate", "spatial", "timeline", "video"]
+__all__ = ["composite", "decode", "dtw", "embed", "index", "load_alignment", "locate", "placement", "spatial",
+           "timeline", "video"]

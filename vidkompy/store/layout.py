@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 # The stages that keep artifacts, each a folder under the root.
-STAGES = ("decode", "locate", "embed", "index", "dtw", "spatial", "segment")
+STAGES = ("decode", "locate", "embed", "index", "dtw", "spatial", "placement", "segment")
 LOCKS, FILEHASH = "locks", "filehash"
 # Any one of these at a root makes it a store.
 FOLDERS = (*STAGES, LOCKS, FILEHASH)
