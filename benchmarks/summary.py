@@ -20,7 +20,8 @@ from benchmarks.report import MAX_RSS_MB, alignment_seconds, hms, length_summary
 START, END = "<!-- bench:summary:start -->", "<!-- bench:summary:end -->"
 README = REPO / "README.md"
 RESULTS = REPO / "benchmarks" / "results"
-_SUFFIXES = (".quick", ".partial", ".length", ".segments")  # not full runs (segments_bench has its own shape)
+# not full runs: the others have shapes of their own (segments_bench, bitdepth, mutation, moving)
+_SUFFIXES = (".quick", ".partial", ".length", ".segments", ".bitdepth", ".mutation", ".moving")
 
 
 def latest_results(folder: Path = RESULTS) -> Path:

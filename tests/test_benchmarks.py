@@ -133,3 +133,17 @@ def test_a_frame_one_late_is_the_worst_frames_score(odd, tmp_path):
     late[5] += 1
     s = score_video(lossless(pasted(odd.bg, odd.fg, late, 51, 33), tmp_path / "late.mkv"), truth_of(odd))
     assert s.worst_frame_psnr < 35.0 and 40.0 < s.psnr < 99.0  # measured: 29.8 and 43.6 dB
+
+
+def test_the_readme_summary_reads_only_full_runs(tmp_path):
+    """`latest_results` picks the newest full run among files of other shapes (mutation, bit depth, moving
+    placement: no ``run`` block). Planted fault it catches: a KeyError on the first such file."""
+    import json
+
+    from benchmarks.summary import latest_results
+
+    (tmp_path / "m.json").write_text(json.dumps({"run": {"date": "2026-12-01T00:00:00"}}))
+    (tmp_path / "n.json").write_text(json.dumps({"run": {"date": "2026-12-02T00:00:00"}}))
+    for suffix in ("mutation", "bitdepth", "moving", "segments"):
+        (tmp_path / f"m.{suffix}.json").write_text(json.dumps({"modules": {}}))
+    assert latest_results(tmp_path).name == "n.json"
