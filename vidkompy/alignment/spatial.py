@@ -220,7 +220,7 @@ def drifting(pairs: list[FitPair], geometry: Geometry, fg_size: tuple[int, int])
     w, h = fg_size
     count = 0
     for p in pairs:
-        g = fit_geometry([p], geometry, levels=1)
+        g = fit_geometry([p], geometry, levels=2, finest=1)  # half size: a tenth of a pixel tells 1 px apart, 4x faster
         gap = max(abs(g.x - geometry.x), abs(g.y - geometry.y),
                   abs(g.x + w / g.scale - geometry.x - w / geometry.scale),
                   abs(g.y + h / g.scale - geometry.y - h / geometry.scale))
