@@ -66,7 +66,7 @@ REMATCH_PX = 0.5  # a refit that moves a stretch's corners more than this matche
 # working pixels (full pixels per working pixel) above which a still shot is polished on full-size pairs: at 2 and
 # below, the working copies placed the benchmark's shots within 0.06 px, and each full-size pair costs a seek
 FULL_SIZE_FROM = 2.5
-DRIFTING = 2  # fit windows drifting off the fixed geometry (`Fit.drifting`) that make every frame searched
+DRIFTING = 3  # fit windows drifting off the fixed geometry (`Fit.drifting`) that make every frame searched
 BAND = 2  # bg frames either side of a stretch's time line that its frames are matched against
 OUTLIER_PX = 3.0  # bg pixels: a sample this far off its stretch's line, and the next back near it, is an outlier
 SHORT_GROUP = 2  # samples: a group this short between two on one line is dropped as outliers

@@ -41,6 +41,8 @@ N_FULL_PAIRS = 6  # full-size pictures carry enough pixels; each one read costs 
 MAX_ROUNDS = 5
 CONVERGED_PX = 0.01
 DRIFT_PX = 1.0  # a pair fitted alone this far from the joint geometry drifts (see `drifting`)
+DRIFTING_WINDOWS = 3  # ... when at least this many do
+DRIFT_SMOOTH = 0.5  # ... and their neighbours in time deviate alike (second difference / deviation below this)
 SNAP_TO_UNSCALED = 0.003  # a fitted scale this close to 1 is a plain crop
 SOFTNESS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)  # bg blurs tried (sigma, grid pixels)
 SOFTNESS_GAIN = 0.002  # a blur must raise the median NCC by this much to be taken
@@ -211,21 +213,31 @@ def fit_alignment(bg: Video, fg: Video, located: Geometry, index: np.ndarray, ma
 
 
 def drifting(pairs: list[FitPair], geometry: Geometry, fg_size: tuple[int, int]) -> int:
-    """How many fit pairs, each fitted alone from ``geometry``, land more than `DRIFT_PX` from it (corners).
+    """How many fit pairs, each fitted alone from ``geometry``, land more than `DRIFT_PX` from it (corners), where
+    they drift together; 0 where they only scatter.
 
     A zoom or a slow pan keeps every frame matching at the fixed placement well enough
     to pass the frame match, a pixel or more off; fitted alone, the pairs spread along
-    the track. A fixed placement fits each pair alone within a few tenths of a pixel.
+    the track, each near its neighbours in time. A fixed placement fits each pair alone
+    within a few tenths of a pixel, and a heavily compressed fg (crf 40) scatters them
+    up to 2.7 px, but at random: there, the second difference between neighbouring
+    windows is as large as the deviations themselves (measured: zoom 0.2 of them,
+    crf 40 above 1).
     """
     w, h = fg_size
-    count = 0
+    dev = []
     for p in pairs:
         g = fit_geometry([p], geometry, levels=2, finest=1)  # half size: a tenth of a pixel tells 1 px apart, 4x faster
-        gap = max(abs(g.x - geometry.x), abs(g.y - geometry.y),
-                  abs(g.x + w / g.scale - geometry.x - w / geometry.scale),
-                  abs(g.y + h / g.scale - geometry.y - h / geometry.scale))
-        count += gap > DRIFT_PX
-    return count
+        dev.append([g.x - geometry.x, g.y - geometry.y, g.x + w / g.scale - geometry.x - w / geometry.scale,
+                    g.y + h / g.scale - geometry.y - h / geometry.scale])
+    d = np.asarray(dev)
+    off = np.abs(d).max(axis=1) > DRIFT_PX
+    if off.sum() < DRIFTING_WINDOWS or len(d) < 3:
+        return 0
+    bend = np.abs(d[1:-1] - 0.5 * (d[:-2] + d[2:])).max(axis=1)
+    if float(np.median(bend)) > DRIFT_SMOOTH * float(np.median(np.abs(d).max(axis=1))):
+        return 0  # they scatter: compression or noise, not a moving placement
+    return int(off.sum())
 
 
 def shared_geometry(per_frame: np.ndarray, fallback: Geometry) -> Geometry:
