@@ -431,6 +431,25 @@ def print_table(rows: list[dict]) -> None:
             print(f"{'':14} error: {r['error']}")
 
 
+def markdown(result: dict) -> str:
+    """The docs' table, from a results file (`docs/tuning.md` takes it from the committed JSON, not by hand)."""
+    cases = result["cases"]
+    loads = [c["load_1m"] for c in cases if c.get("load_1m") is not None]
+    lines = [f"{result['machine_slug']} at {result['commit']}, {result['date'][:10]}, best of {result['repeat']} "
+             f"per case" + (f", load {min(loads):.1f} to {max(loads):.1f}" if loads else "") + ":", "",
+             "| case | mode | frames within 0.5 px | worst px | frames exact | seconds | x fixed |",
+             "|---|---|---|---|---|---|---|"]
+
+    def f(v: float | None, fmt: str, scale: float = 1.0) -> str:
+        return "-" if v is None else format(v * scale, fmt)
+
+    for r in cases:
+        lines.append(f"| {r['case']} | {r['placement_mode'] or '-'} | {f(r['within_half_px'], '.1f', 100)} % "
+                     f"| {f(r['worst_px'], '.2f')} | {f(r['exact_frames'], '.1f', 100)} % | {f(r['seconds'], '.2f')} "
+                     f"| {f(r['time_vs_fixed'], '.2f')} |")
+    return "\n".join(lines)
+
+
 def select(names: str | None) -> list[MovingCase]:
     """The named cases (``moving-fixed`` first, always: the others are timed against it), or all."""
     if not names:
@@ -451,11 +470,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="align each case N times (fresh caches), timed by the fastest (default 1)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
+    p.add_argument("--markdown", type=Path, metavar="JSON",
+                   help="print the docs' table from a results file, run nothing")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None, log: Callable[[str], None] = _log) -> int:
     args = parse(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
     if args.list:
         for c in CASES:
             print(f"{c.name:14} {c.covers}")
