@@ -48,6 +48,7 @@ from vidkompy.models import Fit, Geometry, runs
 SAMPLE_STEP = 8  # fg frames between the samples of an unplaced run
 MIN_RUN = 3  # an unplaced run shorter than this is left as the frame match found it
 MAX_PICTURES = 600  # bg pictures of one run's coarse search (a constant cost per run)
+TEMPLATE_BATCH = 64  # samples searched at once
 SCALE_STEPS = (-0.045, -0.03, -0.015, 0.0, 0.015, 0.03, 0.045)  # around the previous sample's scale, after a cut
 ON_TRACK = 0.9  # NCC at which a sample is taken where the samples before it lead, without a search
 LINE_PX = 0.75  # bg pixels: a sample this far from its stretch's line starts a new one
@@ -175,18 +176,21 @@ def _coarse(bg: Video, fg: Video, rows: np.ndarray, scale: float, lo: int, hi: i
     pictures = Pictures(bg.frames, np.arange(lo, hi + 1, stride), shrink)
     ch, cw = pictures.images.shape[1:]
     coarse_factor = (bg.size[0] / cw, bg.size[1] / ch)
-    templates, kept = [], []
-    for r in rows:
-        t = template(np.asarray(fg.frames[int(r)]), fg.factor, fg.size, coarse_factor, scale)
-        if t is not None and t.shape[0] <= ch and t.shape[1] <= cw:
-            templates.append(t)
-            kept.append(int(r))
     out = []
-    profiles: list[np.ndarray] = []
-    best = pictures.best_of(templates, profiles=profiles) if templates else []
-    for r, (m, _), profile in zip(kept, best, profiles, strict=True):
-        py, px = np.unravel_index(int(np.argmax(m)), m.shape)
-        out.append(_Coarse(r, px * coarse_factor[0], py * coarse_factor[1], float(m[py, px]), profile))
+    # templates a batch at a time: a long run's samples would otherwise all be held at once (each batch
+    # searches the pictures once; what stays per sample is its place and its profile)
+    for b0 in range(0, len(rows), TEMPLATE_BATCH):
+        templates, kept = [], []
+        for r in rows[b0 : b0 + TEMPLATE_BATCH]:
+            t = template(np.asarray(fg.frames[int(r)]), fg.factor, fg.size, coarse_factor, scale)
+            if t is not None and t.shape[0] <= ch and t.shape[1] <= cw:
+                templates.append(t)
+                kept.append(int(r))
+        profiles: list[np.ndarray] = []
+        best = pictures.best_of(templates, profiles=profiles) if templates else []
+        for r, (m, _), profile in zip(kept, best, profiles, strict=True):
+            py, px = np.unravel_index(int(np.argmax(m)), m.shape)
+            out.append(_Coarse(r, px * coarse_factor[0], py * coarse_factor[1], float(m[py, px]), profile))
     return pictures.indices, out
 
 
