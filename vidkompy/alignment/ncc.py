@@ -26,6 +26,7 @@ class NccSearch:
         pad = [(0, 0), (1, 0), (1, 0)]
         self.sum1 = np.pad(np.cumsum(np.cumsum(self.images, axis=1, dtype=np.float64), axis=2), pad)
         self.sum2 = np.pad(np.cumsum(np.cumsum(self.images.astype(np.float64) ** 2, axis=1), axis=2), pad)
+        self._norms: dict[tuple[int, int], np.ndarray] = {}  # window norms per template shape: many templates share one
 
     @staticmethod
     def _box(c: np.ndarray, th: int, tw: int) -> np.ndarray:
@@ -39,9 +40,11 @@ class NccSearch:
         t_norm = math.sqrt(float((t * t).sum())) or 1.0
         f_t = sfft.rfft2(t.astype(np.float32), s=self.shape, workers=-1)
         corr = sfft.irfft2(self.spectra * np.conj(f_t), s=self.shape, workers=-1)[:, : h - th + 1, : w - tw + 1]
-        s1 = self._box(self.sum1, th, tw)
-        var = np.maximum(self._box(self.sum2, th, tw) - s1 * s1 / (th * tw), 0.0)
-        out = np.clip(corr / (np.sqrt(var) * t_norm + 1e-6), -1.0, 1.0).astype(np.float32)
+        norm = self._norms.get((th, tw))
+        if norm is None:
+            s1 = self._box(self.sum1, th, tw)
+            norm = self._norms[(th, tw)] = np.sqrt(np.maximum(self._box(self.sum2, th, tw) - s1 * s1 / (th * tw), 0.0))
+        out = np.clip(corr / (norm * t_norm + 1e-6), -1.0, 1.0).astype(np.float32)
         return out[0] if self.single else out
 
 

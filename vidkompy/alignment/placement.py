@@ -45,7 +45,7 @@ from vidkompy.alignment.region import bg_on_grid, comparison_grid, fg_on_grid, n
 from vidkompy.alignment.source import Video, read_frames
 from vidkompy.models import Fit, Geometry, runs
 
-SAMPLE_STEP = 8  # fg frames between the samples of an unplaced run
+SAMPLE_STEP = 10  # fg frames between the samples of an unplaced run
 MIN_RUN = 3  # an unplaced run shorter than this is left as the frame match found it
 MAX_PICTURES = 600  # bg pictures of one run's coarse search (a constant cost per run)
 TEMPLATE_BATCH = 64  # samples searched at once
