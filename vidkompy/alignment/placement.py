@@ -56,7 +56,7 @@ LINE_PX = 0.75  # bg pixels: a sample this far from its stretch's line starts a 
 # as 1 / scale), so a long one is split where its line strays more than this
 TIGHT_PX = 0.3
 LINE_FRAMES = 2.5  # bg frames: the same for the stretch's time line
-STILL_PX = 0.3  # a stretch whose line moves less than this end to end is a still shot
+STILL_PX = 0.5  # a stretch whose line moves less than this end to end is a still shot (its mean errs by 0.25 at most)
 MIN_SAMPLE_NCC = 0.6  # a sample below this matched nowhere
 GAIN = 0.02  # a stretch is taken where its median NCC beats the fixed placement's by this much
 MOVED_PX = 1.0  # ... and its placement differs from the fixed one by more than this somewhere
