@@ -567,6 +567,7 @@ def follow(bg: Video, fg: Video, fit: Fit, ratio: float, fg_pts: np.ndarray | No
         scattered += lone
         searched += tried
     stands = Placements("fixed", None, (), None, scattered, searched)
+    found = _on_one_clock(found, fixed, located, ratio, fg.size)
     if not found:
         return stands
     stretches = [st for st, _ in found]
@@ -641,6 +642,43 @@ def _placed(kept: list[tuple[Stretch, list[Sample]]], located: np.ndarray, n_fg:
         rows = np.arange(st.first, st.last + 1)
         per_frame[rows] = st.at(rows)
     return per_frame
+
+
+def _on_one_clock(found: list[tuple[Stretch, list[Sample]]], fixed: FixedMatch | None, located: np.ndarray,
+                  ratio: float, fg_size: tuple[int, int]) -> list[tuple[Stretch, list[Sample]]]:
+    """The stretches that keep bg's clock where the rest of fg keeps it.
+
+    Over a camera pan a time shift looks like a place shift: fg frames from before bg's
+    start match bg's first frames a few pixels over, as a still shot "at another place"
+    (a synthetic pan of 1 px a frame, fg ten times longer than bg: 28 % of the frames
+    inside bg's time went wrong). A reframed fg keeps the clock across its cuts, so a
+    stretch whose clock offset (bg frame - ratio x fg frame) differs from the reference by
+    more than `CLOCK_BREAK` frames is such a shift, and dropped. The reference: the fixed
+    frame match's offset, or the offset of the stretches at the located place, or of
+    the most frames. A fg both reframed and recut at once is not followed across the recut.
+    """
+    if not found:
+        return found
+
+    def offset(st: Stretch) -> float:
+        return st.time[0] - ratio * st.first
+
+    if fixed is not None:
+        ok = fixed.match.matched
+        rows = np.flatnonzero(ok)
+        if not len(rows):
+            return found
+        ref = float(np.median(fixed.match.frames[rows] - ratio * rows))
+    else:
+        at_located = [st for st, _ in found
+                      if float(_corner_gap(st.at(np.array([st.first, st.last])), located[None], fg_size).max())
+                      <= MOVED_PX]
+        pool = at_located or [st for st, _ in found]
+        weights = np.array([st.last - st.first + 1 for st in pool], np.float64)
+        offs = np.array([offset(st) for st in pool])
+        order = np.argsort(offs)
+        ref = float(offs[order][np.searchsorted(np.cumsum(weights[order]), 0.5 * weights.sum())])
+    return [(st, m) for st, m in found if abs(offset(st) - ref) <= CLOCK_BREAK]
 
 
 def _rows_at(bg: Video, fg: Video, fit: Fit, stretches: list[Stretch], located: np.ndarray
