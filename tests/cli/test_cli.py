@@ -29,7 +29,9 @@ def test_align_json_is_one_object_with_the_contract_keys(crop, tmp_path):
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert set(doc) == {"x", "y", "scale", "confidence", "frames", "score", "unmatched", "active", "version",
-                        "settings"}
+                        "settings", "placement_mode", "placement", "off_canvas"}
+    assert doc["placement_mode"] == "fixed" and doc["off_canvas"] == []
+    assert doc["placement"] == [[round(doc[k], 4) for k in ("x", "y", "scale")]] * len(crop.frames)
     assert all(isinstance(doc[k], float) for k in ("x", "y", "scale", "confidence"))
     assert len(doc["frames"]) == len(doc["score"]) == len(crop.frames)
     assert all(0.0 <= s <= 1.0 for s in doc["score"]) and doc["unmatched"] == [] and doc["active"] is None

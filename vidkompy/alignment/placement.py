@@ -43,7 +43,7 @@ from vidkompy.alignment.monotonic import Band
 from vidkompy.alignment.ncc import ncc_map
 from vidkompy.alignment.region import bg_on_grid, comparison_grid, fg_on_grid, normalised
 from vidkompy.alignment.source import Video, read_frames
-from vidkompy.models import Fit, Geometry, runs
+from vidkompy.models import SCATTERED_SHARE, Fit, Geometry, runs
 
 SAMPLE_STEP = 10  # fg frames between the samples of an unplaced run
 MIN_RUN = 3  # an unplaced run shorter than this is left as the frame match found it
@@ -567,6 +567,8 @@ def follow(bg: Video, fg: Video, fit: Fit, ratio: float, fg_pts: np.ndarray | No
         scattered += lone
         searched += tried
     stands = Placements("fixed", None, (), None, scattered, searched)
+    if scattered >= max(3, SCATTERED_SHARE * searched):
+        return stands  # most samples matched only at scattered places: what lines up among them is chance
     found = _on_one_clock(found, fixed, located, ratio, fg.size)
     if not found:
         return stands
