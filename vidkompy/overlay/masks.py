@@ -8,6 +8,8 @@ it to blend into. The paste works on a decoded frame's own planes, in YUV (see
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import av
@@ -47,12 +49,21 @@ def placement(alignment: Alignment, fg_size: tuple[int, int], canvas: tuple[int,
 
 
 def placement_at(g: Geometry, size: tuple[int, int], canvas: tuple[int, int]) -> Placement:
-    """fg (``size``: the part of it that is placed) at geometry ``g``, to the whole pixel."""
+    """fg (``size``: the part of it that is placed) at geometry ``g``, to the whole pixel.
+
+    The nearest pixel to the place as reported (4 decimals, as `Alignment.as_json` gives it),
+    a half rounding up: a track moving half a pixel a frame lands on halves, where Python's
+    round-half-to-even would paste alternate frames to either side of what the JSON says.
+    """
     w, h = size
     if abs(g.scale - 1.0) > 1e-3:
         w, h = round(w / g.scale), round(h / g.scale)
     w, h = max(2, w - w % 2), max(2, h - h % 2)
-    return Placement(w, h, int(round(g.x)), int(round(g.y)), canvas)
+    return Placement(w, h, _nearest(g.x), _nearest(g.y), canvas)
+
+
+def _nearest(v: float) -> int:
+    return math.floor(round(v, 4) + 0.5)
 
 
 def edge_alpha(p: Placement, border: int) -> np.ndarray:
