@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -46,6 +49,24 @@ def write_video(path, frames, fps: float | str = 25, crf: int = 18, *, codec: st
         for p in vs.encode(None):
             out.mux(p)
     return Path(path)
+
+
+@contextlib.contextmanager
+def vidkompy_log(level: int = logging.INFO) -> Iterator[list[logging.LogRecord]]:
+    """vidkompy's log records at ``level`` and above while the block runs, from a handler on its own logger:
+    the CLI's logging setup (`main` called in this process) stops them reaching pytest's caplog at the root."""
+    log = logging.getLogger("vidkompy")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(level)
+    handler.emit = records.append  # type: ignore[method-assign]
+    before = log.level
+    log.addHandler(handler)
+    log.setLevel(level)
+    try:
+        yield records
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(before)
 
 
 def decode_all(path, fmt: str = "rgb24") -> list[np.ndarray]:
