@@ -51,9 +51,9 @@ def test_only_the_output_path_is_positional_after_the_inputs():
 
 def test_the_cli_builds_the_options_from_its_arguments():
     args = parse(["bg.mp4", "fg.mp4", "--border", "3", "--blend", "--no-gpu", "--cache-dir", "/c", "--codec",
-                  "ffv1", "--segments", "4", "--dask", "tcp://h:8786", "--keyint", "50", "--audio", "none"])
+                  "ffv1", "--segments", "4", "--dask", "tcp://h:8786", "--keyint", "50", "--audio", "none", "--force"])
     assert options_from(args) == Options(border=3, blend=True, gpu=False, cache_dir="/c", codec="ffv1", segments=4,
-                                         dask="tcp://h:8786", keyint=50, audio="none")
+                                         dask="tcp://h:8786", keyint=50, audio="none", force=True)
 
 
 def test_an_unknown_option_is_refused_by_name():

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from torchvision.models import mobilenet_v3_small
 
 from vidkompy.alignment.embed import FALLBACK_ID, TORCHVISION_FILE, FrameEmbedder, fallback_embedding
 from vidkompy.samples import source_frames
@@ -36,7 +34,11 @@ def test_without_weights_the_fallback_runs(monkeypatch, tmp_path):
 
 
 def test_mobilenet_path_loads_weights_from_a_file(frames, tmp_path):
-    """torch is a hard dependency: a broken install fails here at import instead of skipping."""
+    """torch is a hard dependency: a broken install fails here at import instead of skipping. (Imported here,
+    not at the top: collecting the suite in every xdist worker would import torch in each, ~3 s of CPU.)"""
+    import torch
+    from torchvision.models import mobilenet_v3_small
+
     torch.manual_seed(0)
     weights = tmp_path / "random-mobilenet.pth"
     torch.save(mobilenet_v3_small(weights=None).state_dict(), weights)
@@ -49,6 +51,9 @@ def test_mobilenet_path_loads_weights_from_a_file(frames, tmp_path):
 
 
 def test_weights_in_torchvisions_cache_are_found(tmp_path, monkeypatch):
+    import torch
+    from torchvision.models import mobilenet_v3_small
+
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
     torch.save(mobilenet_v3_small(weights=None).state_dict(), tmp_path / "hub" / "checkpoints" / TORCHVISION_FILE)

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+import vidkompy
 from tests.helpers import VIDKOMPY, decode_all
 from vidkompy.media.pairs import Pair, find_pairs, output_for
 from vidkompy.samples import make_pair
@@ -32,6 +33,8 @@ def test_an_output_never_lands_outside_the_output_folder(tmp_path, name):
 
 
 def test_batch_composes_skips_what_is_done_and_fails_bad_pairs_alone(tmp_path):
+    """The first batch by the command line (exit 1, the bad pair named); the re-runs by the library, in this
+    process: what they skip and compose is the point, not the command line."""
     src, out, cache = tmp_path / "in", tmp_path / "out", str(tmp_path / "cache")
     good = [make_pair(src, name=f"g{k}", seconds=2.0, seed=20 + k) for k in range(2)]
     (src / "bad.bg.mp4").write_text("not a video")
@@ -47,24 +50,23 @@ def test_batch_composes_skips_what_is_done_and_fails_bad_pairs_alone(tmp_path):
 
     (src / "bad.bg.mp4").unlink()
     (src / "bad.fg.mp4").unlink()
-    again = batch(str(src), "-o", str(out), "--cache-dir", cache)
-    assert again.returncode == 0, again.stderr
-    assert again.stdout.count("up to date") == 2
+    again = vidkompy.batch(src, out, cache_dir=cache, gpu=False)
+    assert [p.status for p in again.pairs] == ["up to date"] * 2 and not again.skipped_files
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == made
 
-    other = batch(str(src), "-o", str(out), "--cache-dir", cache, "--border", "3", "--blend")
-    assert other.returncode == 0
-    assert other.stdout.count("composed") == 2
+    other = vidkompy.batch(src, out, cache_dir=cache, gpu=False, border=3, blend=True)
+    assert [p.status for p in other.pairs] == ["composed"] * 2
 
 
 def test_a_symlinked_output_is_replaced_not_followed(tmp_path):
+    """By the library, in this process: the output's handling is the point, not the command line."""
     src, out = tmp_path / "in", tmp_path / "out"
     make_pair(src, name="s", seconds=2.0, seed=30)
     out.mkdir()
     outside = tmp_path / "precious.mp4"
     outside.write_bytes(b"keep me")
     (out / "s.mp4").symlink_to(outside)
-    r = batch(str(src), "-o", str(out), "--cache-dir", str(tmp_path / "cache"))
-    assert r.returncode == 0, r.stderr
+    result = vidkompy.batch(src, out, cache_dir=tmp_path / "cache", gpu=False)
+    assert [p.status for p in result.pairs] == ["composed"]
     assert outside.read_bytes() == b"keep me"
     assert not (out / "s.mp4").is_symlink()

@@ -54,9 +54,10 @@ def truth(pair) -> list[list[np.ndarray]]:
     return pasted(pair.bg, pair.fg, pair.frames, int(pair.x), int(pair.y))
 
 
-# crf 18 on this texture sits at 42-44 dB from the lossless composite (test_output_formats); a frame one late
-# (bg panned 2 px) or fg a pixel off falls under 30
+# crf 18 on this pair: 43 dB from the true overlay inside fg's box and outside it; fg a pixel off is 34.5 inside,
+# a bg frame one late (panned 2 px) lower still outside
 H264_DB = 40.0
+BOX = (72, 40, 160, 120)  # where fg lands: the pair's region
 
 
 # fg frames per independently encoded chunk in these tests: the default (250) is longer than their pairs
@@ -109,7 +110,7 @@ def test_three_segments_joined_match_the_one_pass_output(pair, times, truth, tmp
     assert len(parts) == 3 and report.packets == len(pair.frames)
 
     a, b = decode_planes(one), decode_planes(joined)  # decoding raises on a broken stream
-    assert worst_luma_psnr(b, truth) >= H264_DB
+    assert worst_luma_psnr(b, truth, BOX) >= H264_DB
     assert len(a) == len(b) == len(pair.frames)
     assert frame_times(joined) == frame_times(one)
     assert frame_times(joined) == pytest.approx(list(times[0]), abs=1e-6)
@@ -144,7 +145,7 @@ def test_the_one_pass_starts_every_chunk_with_a_keyframe(pair, tmp_path):
                                                   ("prores", "joined.mov", 45.0)])
 def test_segments_are_the_one_pass_frames_in_every_container(pair, times, truth, tmp_path, codec, name, db):
     """FFV1 is lossless: seeking into bg and fg must give exactly the true overlay, and the one pass's frames;
-    h264 and ProRes come within their encoders' loss of the truth (42.6 and 49.8 dB here). Planted
+    h264 and ProRes come within their encoders' loss of the truth (h264 at 43 dB here, ProRes HQ near 50). Planted
     faults it catches: a frame one late at a join; fg a pixel off in one pass and segments alike."""
     settings = OutputSettings(codec, keyint=CHUNK)
     one = composite(pair.bg, pair.fg, tmp_path / f"one{name[-4:]}", alignment_of(pair), settings=settings)
@@ -156,7 +157,7 @@ def test_segments_are_the_one_pass_frames_in_every_container(pair, times, truth,
         assert_planes_within(b, truth, 0)
         assert_planes_within(a, b, 0)
     else:
-        assert worst_luma_psnr(b, truth) >= db
+        assert worst_luma_psnr(b, truth, BOX) >= db
     assert len(audio_packets(report.output)) > 10
 
 

@@ -11,7 +11,6 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 import vidkompy
 from vidkompy.options import Options
-from vidkompy.pipeline.entry import run_compose
 from vidkompy.store.artifacts import Store
 
 ALIGNMENT_STAGES = {"decode-bg", "decode-fg", "locate", "embed-bg", "embed-fg", "index", "dtw", "spatial"}
@@ -26,9 +25,9 @@ def test_first_run_computes_every_stage_second_only_composite(crop, tmp_path):
     assert list(second.frames) == list(first.frames)
 
 
-def test_border_and_blend_change_recomputes_only_composite_and_writes_no_chunk(crop, tmp_path):
-    cache = tmp_path / "cache"
-    vidkompy.compose(crop.bg, crop.fg, tmp_path / "a.mp4", gpu=False, cache_dir=cache)
+def test_border_and_blend_change_recomputes_only_composite_and_writes_no_chunk(crop, crop_cache, tmp_path):
+    """The cache holds a compose at the default border, without blending (`crop_cache`)."""
+    cache = crop_cache
     before = Store(cache).files()
     again = vidkompy.compose(crop.bg, crop.fg, tmp_path / "b.mp4", border=3, blend=True, gpu=False,
                              cache_dir=cache)
@@ -36,9 +35,8 @@ def test_border_and_blend_change_recomputes_only_composite_and_writes_no_chunk(c
     assert Store(cache).files() == before
 
 
-def test_replacing_fg_keeps_bg_decode_and_embed(crop, tmp_path):
-    cache = tmp_path / "cache"
-    vidkompy.compose(crop.bg, crop.fg, tmp_path / "a.mp4", gpu=False, cache_dir=cache)
+def test_replacing_fg_keeps_bg_decode_and_embed(crop, crop_cache, tmp_path):
+    cache = crop_cache
     # the same crop, re-encoded at another quality: another file, the same place in bg
     other = tmp_path / "other.fg.mp4"
     with av.open(str(crop.fg)) as src, av.open(str(other), "w") as dst:
@@ -57,12 +55,10 @@ def test_replacing_fg_keeps_bg_decode_and_embed(crop, tmp_path):
     assert {"decode-fg", "embed-fg", "locate", "index", "dtw", "spatial", "composite"} <= set(result.computed)
 
 
-def test_prefect_records_cached_stages(crop, tmp_path):
+def test_prefect_records_cached_stages(crop, crop_cache):
     from vidkompy.pipeline.compose_flow import compose as compose_flow
 
-    cache = str(tmp_path / "cache")
-    options = Options(gpu=False, cache_dir=cache)
-    run_compose(crop.bg, crop.fg, options=options, write_video=False)
+    options = Options(gpu=False, cache_dir=str(crop_cache))
     state = compose_flow(bg=str(crop.bg), fg=str(crop.fg), options=options, write_video=False, return_state=True)
     assert state.is_completed()
 
@@ -80,9 +76,8 @@ def test_prefect_records_cached_stages(crop, tmp_path):
     assert set(stage_states.values()) == {"Cached"}
 
 
-def test_a_damaged_artifact_is_recomputed_not_trusted(crop, tmp_path):
-    cache = tmp_path / "cache"
-    vidkompy.align(crop.bg, crop.fg, gpu=False, cache_dir=cache)
+def test_a_damaged_artifact_is_recomputed_not_trusted(crop, crop_cache):
+    cache = crop_cache
     chunks = [p for p in (cache / "spatial").rglob("c/*") if p.is_file()]
     assert chunks
     for p in chunks:
@@ -93,10 +88,10 @@ def test_a_damaged_artifact_is_recomputed_not_trusted(crop, tmp_path):
 
 
 @pytest.mark.parametrize("stage", ["decode", "spatial"])
-def test_an_incomplete_artifact_is_not_trusted(crop, tmp_path, stage):
-    cache = tmp_path / "cache"
-    vidkompy.align(crop.bg, crop.fg, gpu=False, cache_dir=cache)
+def test_an_incomplete_artifact_is_not_trusted(crop, crop_cache, stage):
     import zarr
+
+    cache = crop_cache
 
     for group_dir in (cache / stage).iterdir():
         g = zarr.open_group(str(group_dir), mode="r+")

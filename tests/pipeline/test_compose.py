@@ -24,10 +24,13 @@ def reference_composite(pair) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("case", ["crop", "three_edges"])
-def test_overlay_matches_reference_composite(samples, case, tmp_path):
+def test_overlay_matches_reference_composite(samples, case, tmp_path, request):
+    """crop's alignment comes from the store (`crop_cache`): the composite is the point; three_edges' is
+    computed here."""
     pair = samples[case]
     out = tmp_path / "out.mp4"
-    result = vidkompy.compose(pair.bg, pair.fg, out, gpu=False, cache_dir=tmp_path / "cache")
+    cache = request.getfixturevalue("crop_cache") if case == "crop" else tmp_path / "cache"
+    result = vidkompy.compose(pair.bg, pair.fg, out, gpu=False, cache_dir=cache)
 
     assert result.output == str(out)
     frames = decode_all(out)
@@ -40,9 +43,9 @@ def test_overlay_matches_reference_composite(samples, case, tmp_path):
     assert worst > 32.0
 
 
-def test_audio_is_carried_over_when_fg_has_it(crop, tmp_path):
+def test_audio_is_carried_over_when_fg_has_it(crop, crop_cache, tmp_path):
     out = tmp_path / "out.mp4"
-    vidkompy.compose(crop.bg, crop.fg, out, gpu=False, cache_dir=tmp_path / "cache")
+    vidkompy.compose(crop.bg, crop.fg, out, gpu=False, cache_dir=crop_cache)
     assert stream_types(out) == ["video", "audio"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -29,14 +30,15 @@ def gone(pid: int, within: float = 30.0) -> bool:
     return False
 
 
-def test_runs_share_one_local_server_which_stops_when_idle(crop, tmp_path):
+def test_runs_share_one_local_server_which_stops_when_idle(crop, crop_cache, tmp_path):
+    """Two CLI runs on a cache the library filled (`crop_cache`: the server, not the stages, is the point)."""
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(PREFECT_HOME=str(tmp_path / "home"), VIDKOMPY_LOCAL_SERVER_IDLE="8")
     state_file = tmp_path / "home" / "vidkompy-server.json"
 
     def align() -> None:
         r = subprocess.run([VIDKOMPY, "align", str(crop.bg), str(crop.fg), "--json", "--no-gpu", "--cache-dir",
-                            str(tmp_path / "cache")], capture_output=True, text=True, env=env, timeout=300)
+                            str(crop_cache)], capture_output=True, text=True, env=env, timeout=300)
         assert r.returncode == 0, r.stderr
         assert len(json.loads(r.stdout)["frames"]) == len(crop.frames)
 
@@ -64,11 +66,14 @@ def children(pid: int) -> list[int]:
 def test_server_stop_stops_it(tmp_path, monkeypatch):
     """`vidkompy server stop` ends the supervisor and its Prefect server. The server is started as a run starts
     it (`local_server.ensure`), and stopped while it boots: a run would only add the wait for a whole boot
-    (the test above has one) to what is checked here."""
+    (the test above has one) to what is checked here. Started from this process, the supervisor is this
+    process's child: a thread reaps it when it ends, as init does for a CLI run's (otherwise `server stop` would
+    wait its whole 10 s for a zombie to go)."""
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("PREFECT_API_URL")
     local_server.ensure()
     pid = json.loads((tmp_path / "home" / "vidkompy-server.json").read_text())["pid"]
+    threading.Thread(target=os.waitpid, args=(pid, 0), daemon=True).start()
     deadline = time.monotonic() + 30
     while not children(pid) and time.monotonic() < deadline:  # its server started, so its SIGTERM handler is set
         time.sleep(0.05)

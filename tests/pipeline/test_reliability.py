@@ -1,14 +1,16 @@
-"""Bad input, crashes and concurrent runs: nothing lost, nothing half-written, no poisoned cache."""
+"""Bad and unusual inputs: what cannot be used is one line and an exit code, with nothing written and no
+poisoned cache; what is unusual but fine gives the right output.
+
+Crashes, Ctrl-C and concurrent runs are `tests/pipeline/test_crashes.py`'s.
+"""
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import os
-import signal
 import struct
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +20,8 @@ import numpy as np
 import pytest
 
 import vidkompy
-from tests.helpers import VIDKOMPY, decode_all
+from tests.helpers import VIDKOMPY, decode_all, vidkompy_log
 from tests.reference import assert_planes_within, decode_planes, pasted, pasted_at
-from vidkompy.faults import ENV as FAULT_ENV
-from vidkompy.faults import PAUSE_ENV
 from vidkompy.samples import SamplePair, make_pair
 from vidkompy.store.artifacts import Store
 
@@ -143,13 +143,6 @@ def test_bad_input_is_one_line_an_exit_code_no_output_and_an_untouched_cache(pai
     assert {p: p.read_bytes() for p in (pair.bg, pair.fg)} == inputs_before
 
 
-def lossless_run(bg: Path, fg: Path, out: Path, cache: Path, *extra: str, env: dict | None = None
-                 ) -> subprocess.CompletedProcess:
-    """A compose to FFV1 (lossless: its pictures can be held to a NumPy paste exactly) printing its alignment."""
-    return cli(str(bg), str(fg), "-o", str(out), "--codec", "ffv1", "--json", "--no-gpu", "--cache-dir", str(cache),
-               *extra, env=env)
-
-
 def placed_size(fg: Path, scale: float) -> tuple[int, int]:
     """fg's size on bg's canvas at ``scale``, in the even numbers 4:2:0 needs (the rule vidkompy documents)."""
     with av.open(str(fg)) as c:
@@ -160,11 +153,13 @@ def placed_size(fg: Path, scale: float) -> tuple[int, int]:
 
 
 def test_fg_that_is_not_part_of_bg_is_refused_with_its_confidence_and_force_composes(pair, tmp_path):
-    """With --force the output is what the reported alignment says, whatever it is worth: fg resized to its
-    scale and pasted at its placement, to the nearest pixel with a half rounding up, over the bg frames of its
-    map, within a level of the NumPy paste (`tests.reference`). Planted faults it catches: the output pasted a
-    pixel off what --json reports; a track that moves half a pixel a frame pasted with round-half-to-even, a
-    pixel off the reported place at every other frame."""
+    """The refusal is the command line's (exit 4, one line). Forced (the library's ``force``, which --force
+    sets: tests/test_options.py), the lossless output is what the reported alignment says, whatever it is
+    worth: fg resized to each frame's scale and pasted at each frame's placement, to the nearest pixel with a
+    half rounding up (a frame without one held at the one before it), over the bg frames of its map, within a
+    level of the NumPy paste (`tests.reference`). Planted faults it catches: the output pasted a pixel off the
+    alignment the run reports (which --json prints); a track that moves half a pixel a frame pasted with
+    round-half-to-even, a pixel off the reported place at every other frame."""
     other = make_pair(tmp_path, name="other", seconds=2.0, seed=41)
     out = tmp_path / "o.mkv"
     r = cli(str(pair.bg), str(other.fg), "-o", str(out), "--no-gpu", "--cache-dir", str(tmp_path / "c"))
@@ -173,17 +168,20 @@ def test_fg_that_is_not_part_of_bg_is_refused_with_its_confidence_and_force_comp
     assert len(errors) == 1 and "confidence" in errors[0] and "--force" in errors[0]
     assert "Traceback" not in r.stderr
     assert not out.exists()
-    r = lossless_run(pair.bg, other.fg, out, tmp_path / "c", "--force")
-    assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
+    forced = vidkompy.compose(pair.bg, other.fg, out, codec="ffv1", force=True, gpu=False, cache_dir=tmp_path / "c")
+    doc = forced.alignment.as_json()
     assert doc["confidence"] < 0.8
-    # each frame at its reported placement (where the placement moves), a frame without one held at the one before
-    # it (the first one's, at the start), as the overlay holds it
-    rows = [p for p in doc["placement"] if p] or [[doc["x"], doc["y"], doc["scale"]]]
-    places, last = [], rows[0]
+    def place(p: list[float]) -> tuple[int, int, int, int]:  # the nearest pixel, a half rounding up
+        return math.floor(p[0] + 0.5), math.floor(p[1] + 0.5), *placed_size(other.fg, p[2])
+
+    places, last = [], [doc["x"], doc["y"], doc["scale"]]
     for p in doc["placement"]:
         last = p or last
-        places.append((math.floor(last[0] + 0.5), math.floor(last[1] + 0.5), *placed_size(other.fg, last[2])))
+        places.append(place(last))
+    if doc["placement"][0] is None:  # held back from the first frame that has one, as the overlay does
+        first = next((p for p in doc["placement"] if p), [doc["x"], doc["y"], doc["scale"]])
+        lead = next(i for i, p in enumerate(doc["placement"] + [first]) if p)
+        places[:lead] = [place(first)] * lead
     want = pasted_at(pair.bg, other.fg, np.array(doc["frames"]), places)
     assert_planes_within(decode_planes(out), want, 1)
 
@@ -207,17 +205,15 @@ def test_odd_sizes_compose_on_an_even_canvas(tmp_path):
     bit. Planted fault it catches: fg snapped to an even offset for 4:2:0 (a pixel off)."""
     p = make_pair(tmp_path, name="odd", bg_size=(322, 242), region=(51, 33, 160, 120), seconds=2.0, seed=42)
     out = tmp_path / "o.mkv"
-    r = lossless_run(p.bg, p.fg, out, tmp_path / "c")
-    assert r.returncode == 0, r.stderr
-    assert_true_alignment(json.loads(r.stdout), p)
+    result = vidkompy.compose(p.bg, p.fg, out, codec="ffv1", gpu=False, cache_dir=tmp_path / "c")
+    assert_true_alignment(result.alignment.as_json(), p)
     assert_planes_within(decode_planes(out), pasted(p.bg, p.fg, p.frames, 51, 33), 0)
 
 
 def test_same_rotation_on_both_is_kept_in_the_output(pair, tmp_path):
     bg, fg = _rotated(pair.bg, tmp_path / "rb.mp4"), _rotated(pair.fg, tmp_path / "rf.mp4")
     out = tmp_path / "o.mp4"
-    r = cli(str(bg), str(fg), "-o", str(out), "--no-gpu", "--cache-dir", str(tmp_path / "c"))
-    assert r.returncode == 0, r.stderr
+    vidkompy.compose(bg, fg, out, gpu=False, cache_dir=tmp_path / "c")
     with av.open(str(out)) as c:
         assert next(c.decode(video=0)).rotation in (-90, 270)
 
@@ -270,124 +266,26 @@ def test_fg_outside_bg_time_is_clamped_monotonically(tmp_path, overhang):
     assert np.mean(got[inside] == truth[inside]) >= 0.95
 
 
-def test_an_existing_output_is_replaced_whole(pair, tmp_path):
-    out = tmp_path / "o.mp4"
-    out.write_bytes(b"old")
-    r = cli(str(pair.bg), str(pair.fg), "-o", str(out), "--no-gpu", "--cache-dir", str(tmp_path / "c"))
-    assert r.returncode == 0, r.stderr
-    assert len(decode_all(out, "gray")) == len(pair.frames)
-
-
-def test_an_unwritable_cache_runs_without_it_and_says_so_once(pair, tmp_path):
-    blocker = tmp_path / "file"
+@pytest.fixture(scope="module")
+def without_cache_over_an_old_output(pair, tmp_path_factory) -> tuple[list[str], Path]:
+    """One compose for the two tests below, by the library in this process: its output exists already, and a
+    file stands where its cache folder would be. Its warnings (the CLI prints each as one line) and output."""
+    folder = tmp_path_factory.mktemp("nocache")
+    blocker = folder / "file"
     blocker.write_text("a file where the cache folder would be")
-    out = tmp_path / "o.mp4"
-    r = cli(str(pair.bg), str(pair.fg), "-o", str(out), "--no-gpu", "--cache-dir", str(blocker / "cache"))
-    assert r.returncode == 0, r.stderr
-    assert r.stderr.count("not writable: running without the cache") == 1
+    out = folder / "o.mp4"
+    out.write_bytes(b"old")
+    with vidkompy_log(logging.WARNING) as records:
+        vidkompy.compose(pair.bg, pair.fg, out, gpu=False, cache_dir=blocker / "cache")
+    return [r.getMessage() for r in records], out
+
+
+def test_an_existing_output_is_replaced_whole(pair, without_cache_over_an_old_output):
+    _, out = without_cache_over_an_old_output
     assert len(decode_all(out, "gray")) == len(pair.frames)
 
 
-def _sigint_default() -> None:
-    """SIGINT as a terminal gives it: a suite started in the background (``make test &``) passes its
-    children SIGINT ignored, and Python then never raises KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def test_ctrl_c_removes_temporary_files_and_exits_130(pair, tmp_path):
-    """SIGINT, sent by the test while the composite is half written: the fault hook holds the run at that point
-    (its temporary file open) until the signal comes, so no race with the encoder decides what is tested.
-    Planted fault it catches: the writer's temporary file kept when it is interrupted."""
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    paused = tmp_path / "paused"
-    proc = subprocess.Popen([VIDKOMPY, str(pair.bg), str(pair.fg), "-o", str(out_dir / "o.mp4"), "--no-gpu",
-                             "--cache-dir", str(tmp_path / "c")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, FAULT_ENV: "composite", PAUSE_ENV: str(paused)},
-                            preexec_fn=_sigint_default)
-    deadline = time.monotonic() + 240
-    while not paused.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert paused.exists(), proc.communicate(timeout=60)
-    assert int(paused.read_text()) == proc.pid
-    assert len(list(out_dir.glob(".*.part*"))) == 1  # half written: what the signal must clean up
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err
-    assert list(out_dir.iterdir()) == []
-
-
-# -- crashes and concurrency ---------------------------------------------------------------------
-
-STAGES = ["decode", "locate", "embed", "index", "dtw", "spatial"]
-
-
-@pytest.fixture(scope="module")
-def truth(pair) -> list[list[np.ndarray]]:
-    """The true overlay: fg pasted with NumPy at the true offset over the true bg frames."""
-    return pasted(pair.bg, pair.fg, pair.frames, int(pair.x), int(pair.y))
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(pair, truth, tmp_path_factory) -> dict:
-    """A run from start to end: its --json document, which is the sample's truth."""
-    folder = tmp_path_factory.mktemp("ref")
-    r = lossless_run(pair.bg, pair.fg, folder / "o.mkv", folder / "c")
-    assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
-    assert_true_alignment(doc, pair)
-    assert_planes_within(decode_planes(folder / "o.mkv"), truth, 0)
-    return doc
-
-
-@pytest.mark.parametrize("point", [f"store:{s}" for s in STAGES] + ["composite"])
-def test_a_run_killed_inside_a_stage_leaves_nothing_trusted(pair, truth, uninterrupted, tmp_path, point):
-    """The run after the kill gives the uninterrupted run's document, and both are the truth: the sample's map
-    and offset, and the true overlay to the bit. Planted fault it catches: fg pasted a pixel off in every run
-    alike, which comparing the runs with each other (as this test did) passes."""
-    cache, out = tmp_path / "c", tmp_path / "o.mkv"
-    killed = lossless_run(pair.bg, pair.fg, out, cache, env={FAULT_ENV: point})
-    assert killed.returncode == -signal.SIGKILL
-    assert not out.exists()
-    again = lossless_run(pair.bg, pair.fg, out, cache)
-    assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout) == uninterrupted
-    assert_planes_within(decode_planes(out), truth, 0)
-
-
-def test_two_runs_on_one_pair_at_once_compute_each_stage_once(pair, truth, uninterrupted, tmp_path):
-    cache = tmp_path / "c"
-    procs = [subprocess.Popen([VIDKOMPY, str(pair.bg), str(pair.fg), "-o", str(tmp_path / f"o{k}.mkv"), "--codec",
-                               "ffv1", "--no-gpu", "--cache-dir", str(cache)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=os.environ.copy()) for k in range(2)]
-    results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
-    assert all(rc == 0 for _, _, rc in results), results
-    computed = []
-    for stdout, _, _ in results:
-        line = next(ln for ln in stdout.splitlines() if ln.startswith("computed:"))
-        computed += [part.split()[0] for part in line.removeprefix("computed:").split(",")]
-    alignment_stages = [c for c in computed if c != "composite"]
-    assert sorted(alignment_stages) == sorted(set(alignment_stages)), computed
-    assert len(set(alignment_stages)) == 8
-    cached = vidkompy.align(pair.bg, pair.fg, gpu=False, cache_dir=cache)
-    assert cached.computed == ()  # every stage is in the cache, whole
-    assert cached.alignment.as_json() == {k: v for k, v in uninterrupted.items() if k not in ("version", "settings")}
-    for k in range(2):
-        assert_planes_within(decode_planes(tmp_path / f"o{k}.mkv"), truth, 0)
-
-
-def test_two_batches_on_one_folder_share_it(tmp_path):
-    src, out = tmp_path / "in", tmp_path / "out"
-    pairs = [make_pair(src, name=f"b{k}", seconds=2.0, seed=50 + k) for k in range(3)]
-    procs = [subprocess.Popen([VIDKOMPY, "batch", str(src), "-o", str(out), "--no-gpu", "--cache-dir",
-                               str(tmp_path / "c")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=os.environ.copy()) for _ in range(2)]
-    results = [p.communicate(timeout=600) + (p.returncode,) for p in procs]
-    assert all(rc == 0 for _, _, rc in results), results
-    assert sorted(p.name for p in out.iterdir()) == ["b0.mp4", "b1.mp4", "b2.mp4"]
-    for k, p in enumerate(pairs):
-        assert len(decode_all(out / f"b{k}.mp4", "gray")) == len(p.frames)
-    composed = sum(stdout.count("composed") for stdout, _, _ in results)
-    assert composed == 3, [r[0] for r in results]
+def test_an_unwritable_cache_runs_without_it_and_says_so_once(pair, without_cache_over_an_old_output):
+    warnings, out = without_cache_over_an_old_output
+    assert sum("not writable: running without the cache" in w for w in warnings) == 1, warnings
+    assert len(decode_all(out, "gray")) == len(pair.frames)

@@ -21,11 +21,12 @@ def _shown(path, fps: float | None = None) -> np.ndarray:
     return shown_frames(read_timeline(path), rate=fps)
 
 
-def test_align_writes_an_otio_timeline_that_shows_the_true_frames(samples, tmp_path, capsys):
-    """Planted fault it catches: a clip whose source start or time scalar is a frame off."""
+def test_align_writes_an_otio_timeline_that_shows_the_true_frames(samples, crop_cache, tmp_path, capsys):
+    """The alignment comes from the store (`crop_cache`); the timeline is made from it. Planted fault it catches:
+    a clip whose source start or time scalar is a frame off."""
     pair = samples["crop"]  # 25 fps bg under a 30 fps fg, trimmed at both ends
     out = tmp_path / "conform.otio"
-    code = main(["align", str(pair.bg), str(pair.fg), "--no-gpu", "--cache-dir", str(tmp_path / "c"), "--json",
+    code = main(["align", str(pair.bg), str(pair.fg), "--no-gpu", "--cache-dir", str(crop_cache), "--json",
                  "--timeline", str(out)])
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
