@@ -5,13 +5,18 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO   := demo
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
+# This machine (and CI, a machine like it) sets PYTHONDONTWRITEBYTECODE=1: every process then compiles every module
+# it imports from source, torch's and Prefect's included, and the suite starts some hundred of them. Unset, the
+# first import writes the .pyc that the rest read.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install install-gpu demo test bench mutation lint clean
 
 install: $(STAMP)
 
 # --no-compile: pip byte-compiles every module it installs (torch's thousands among them): 164 s for a fresh
-# install here with it, 99 s without. A module is compiled instead the first time it is imported, once.
+# install here with it, 99 s without. A module is compiled instead the first time it is imported, once (see
+# PYTHONDONTWRITEBYTECODE above).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -e '.[dev]'
