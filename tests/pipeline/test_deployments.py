@@ -64,6 +64,7 @@ def folder(tmp_path) -> tuple[Path, dict]:
     return src, truth
 
 
+@pytest.mark.long
 def test_batch_deployment_is_shared_by_two_workers(folder, tmp_path):
     """Every good pair's output is its true overlay (fg pasted with NumPy at its offset over its true bg frames)
     within h264's loss, inside fg's box and outside it: crf 18 sits at 43 dB there, fg a pixel off at 34.5

@@ -1,4 +1,8 @@
-"""Feature-length behaviour on small videos: resuming killed stages, damage mid-file, lopsided lengths, full disks."""
+"""Feature-length behaviour on small videos: resuming killed stages, damage mid-file, lopsided lengths, full disks.
+
+The tests on the 800-frame pair and on lopsided lengths are `long` (`make test-long`, run by `make bench`); the
+refusal and the full disks run in `make test`.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +67,7 @@ def assert_true_alignment(doc: dict, pair: SamplePair) -> None:
     assert abs(doc["x"] - pair.x) <= 0.1 and abs(doc["y"] - pair.y) <= 0.1 and doc["scale"] == pair.scale
 
 
+@pytest.mark.long
 @pytest.mark.parametrize(("point", "stage", "array"), [("decode:block:1", "decode", "thumbs"),
                                                        ("embed:block:1", "embed", "emb")])
 def test_a_killed_stage_resumes_from_its_last_chunk_and_gives_the_same_result(longish, uninterrupted, tmp_path,
@@ -110,6 +115,7 @@ def _damage_middle(src: Path, out: Path, first: float = 0.4, last: float = 0.45)
     return out
 
 
+@pytest.mark.long
 def test_a_video_damaged_in_the_middle_decodes_past_it_and_aligns_the_rest(longish, uninterrupted, tmp_path):
     """By the library, in this process, forced (most of fg matches, not all), with bg's stages from a copy of
     the uninterrupted run's cache: fg's decode is the point. It says so in one warning (the CLI prints each as
@@ -138,6 +144,7 @@ def test_a_video_damaged_in_the_middle_decodes_past_it_and_aligns_the_rest(longi
     assert np.mean(np.abs(frames - truth) <= 1) >= 0.9
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("longer", ["fg", "bg"])
 def test_one_video_ten_times_longer_than_the_other_gives_a_correct_monotonic_map(tmp_path, longer):
     """bg (or fg) shows 2 s of a 20 s source, the other all of it; the rest is clamped, monotonic, unmatched."""
