@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import av
 import pytest
@@ -66,9 +67,15 @@ def test_prefect_records_cached_stages(crop, crop_cache):
         async with get_client() as client:
             runs = await client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
-            return {r.name: r.state.name for r in runs}
+            return {r.name: r.state.name if r.state else None for r in runs}
 
-    states = asyncio.run(task_states())
+    # task run states reach the server as events, a moment after the run: wait until every stage and the report
+    # are recorded in a final state
+    for _ in range(300):
+        states = asyncio.run(task_states())
+        if len(states) >= len(ALIGNMENT_STAGES) + 1 and all(s in ("Completed", "Cached") for s in states.values()):
+            break
+        time.sleep(0.1)
     stage_states = {name.rsplit("-", 1)[0] if name.split("-")[-1] not in ("bg", "fg") else name: s
                     for name, s in states.items()}
     stage_states.pop("report")  # the UI artifact, made on every run
