@@ -34,16 +34,10 @@ demo: $(STAMP)
 		-o $(DEMO)/demo_overlay.mp4 --cache-dir $(DEMO)/cache --plot
 	@echo "look at $(DEMO)/demo_overlay.mp4 and $(DEMO)/demo_overlay.map.png (README: 'What the demo shows')"
 
-# One process imports first what every test process and the Prefect server import, so that their bytecode is
-# written once (see --no-compile) instead of compiled by each of the processes the suite starts at once.
-WARM := vidkompy._cli.main vidkompy.pipeline.compose_flow vidkompy.pipeline.batch_flow prefect.cli \
-	prefect.server.api.server torchvision hypothesis xdist
-
 # Long footage, length scaling and several workers are `long` tests (pyproject.toml's markers): `make test-long`,
 # which `make bench` runs first.
 test: $(STAMP)
 	$(VENV)/bin/lint-imports
-	$(PY) -c "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]" $(WARM)
 	$(PY) -m pytest -q -n auto --dist loadfile -m "not long" tests
 
 test-long: $(STAMP)
