@@ -57,7 +57,6 @@ os.environ.update(
 from tests.helpers import CASES  # noqa: E402
 from vidkompy.samples import SamplePair, make_pair  # noqa: E402
 
-
 # The test server's database lives in memory, behind one connection: on a file, SQLite refuses a write that meets
 # the task-run recorder's (a "database is locked" that is no busy wait), the server answers 503 and the client sleeps
 # 2 s before it retries; that came at one flow call in two here. Services no test needs are off: their polling is CPU
@@ -164,6 +163,10 @@ def crop_cache(crop_composed, tmp_path) -> Path:
 # left with a long file at the end while the other waits: the deployment test (one test, a minute) came last when
 # xdist ordered files by how many tests they hold.
 RUN_FIRST = (
+    # no Prefect in these two: the workers decode and encode while the controller's server boots (some 14 s),
+    # instead of waiting for it in their first test
+    "tests/media/test_decode.py",
+    "tests/overlay/test_output_formats.py",
     "tests/pipeline/test_reliability.py",
     "tests/pipeline/test_crashes.py",
     "tests/pipeline/test_deployments.py",

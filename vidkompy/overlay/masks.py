@@ -9,7 +9,6 @@ it to blend into. The paste works on a decoded frame's own planes, in YUV (see
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import av
