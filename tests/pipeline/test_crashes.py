@@ -24,9 +24,11 @@ from vidkompy.faults import ENV as FAULT_ENV
 from vidkompy.faults import PAUSE_ENV
 from vidkompy.samples import SamplePair, make_pair
 
-# Every stage's store commit in the DAG's order, then the composite's writer: each later point lies past the
-# stages before it, so a run killed at one point first computes again what the kill before it left half-stored.
-KILL_POINTS = [f"store:{s}" for s in ("decode", "locate", "embed", "index", "dtw", "spatial")] + ["composite"]
+# Store commits in the DAG's order, then the composite's writer: each later point lies past the stages before
+# it, so a run killed at one point first computes again what the kill before it left half-stored. Every stage
+# commits through the one `Store.writer`; these are its two kinds (a stage stored in chunks as it goes: decode,
+# embed; one stored whole: dtw, spatial, the last) and the output's writer. locate and index commit whole, as dtw.
+KILL_POINTS = [f"store:{s}" for s in ("decode", "embed", "dtw", "spatial")] + ["composite"]
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +125,7 @@ def test_two_runs_on_one_pair_at_once_compute_each_stage_once(pair, truth, unint
         assert_planes_within(decode_planes(tmp_path / f"o{k}.mkv"), truth, 0)
 
 
+@pytest.mark.long  # two batch processes sharing a folder: several workers (make test-long)
 def test_two_batches_on_one_folder_share_it(tmp_path):
     """Two pairs, two batch processes at once: each pair composed once, by one of them, and composed right."""
     src, out = tmp_path / "in", tmp_path / "out"
