@@ -119,6 +119,25 @@ def _encode(out: av.container.OutputContainer, vs: av.video.stream.VideoStream, 
         out.mux(packet)
 
 
+def _flush(name: str, *encoders: tuple) -> None:
+    """Flush each (container, stream) encoder of a pair; a source without frames opened none (container None)."""
+    if any(out is None for out, _ in encoders):
+        raise ValueError(f"{name}: the source has no frames")
+    for out, vs in encoders:
+        _encode(out, vs, None)
+
+
+def _close(*outs: av.container.OutputContainer | None) -> None:
+    for out in outs:
+        if out is not None:
+            out.close()
+
+
+def _same_picture(cur: np.ndarray, prev: np.ndarray | None) -> bool:
+    """Two int16 source frames that a shot label treats as one picture (a held frame)."""
+    return prev is not None and float(np.abs(cur - prev).mean()) < SAME_PICTURE
+
+
 def _add_tone(out: av.container.OutputContainer) -> av.audio.stream.AudioStream:
     """The audio stream must exist before the first packet is muxed (the header is written then)."""
     stream = out.add_stream("aac", rate=48000)
@@ -192,7 +211,7 @@ def cut_pair(
     rng = np.random.default_rng(seed)
     bg_path, fg_path = folder / f"{name}.bg.mp4", folder / f"{name}.fg.mp4"
     labels = np.zeros(n_src, np.int64)
-    bg_out = fg_out = tone = None
+    bg_out = fg_out = tone = bg_vs = fg_vs = None
     prev: np.ndarray | None = None
     i = 0
     try:
@@ -205,8 +224,7 @@ def cut_pair(
                 fg_out, fg_vs = _open_encoder(fg_path, (fw + left + right, fh + top + bottom), fg_rate, fg_crf)
                 tone = _add_tone(fg_out) if audio else None
             cur = src.astype(np.int16)
-            same = prev is not None and float(np.abs(cur - prev).mean()) < SAME_PICTURE
-            labels[k] = labels[k - 1] if same else (labels[k - 1] + 1 if k else 0)
+            labels[k] = labels[k - 1] if _same_picture(cur, prev) else (labels[k - 1] + 1 if k else 0)
             prev = cur
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(src), format="rgb24")
             frame.pts = k
@@ -229,16 +247,11 @@ def cut_pair(
                 crop.pts = i
                 _encode(fg_out, fg_vs, crop)
                 i += 1
-        if bg_out is None or fg_out is None:
-            raise ValueError(f"{name}: the source has no frames")
-        _encode(bg_out, bg_vs, None)
-        _encode(fg_out, fg_vs, None)
+        _flush(name, (bg_out, bg_vs), (fg_out, fg_vs))
         if tone is not None:
             _write_tone(fg_out, tone, len(truth) / float(fg_rate))
     finally:
-        for out in (bg_out, fg_out):
-            if out is not None:
-                out.close()
+        _close(bg_out, fg_out)
     if i != len(truth):
         raise ValueError(f"{name}: wrote {i} of {len(truth)} fg frames")
     return Truth(bg_path, fg_path, float(rx), float(ry), fw / rw, truth, labels, float(bg_rate), float(fg_rate),

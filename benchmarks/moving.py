@@ -40,10 +40,12 @@ from scipy import ndimage
 
 from benchmarks import REPO, machine
 from benchmarks.footage import (
-    SAME_PICTURE,
     _as_fraction,
+    _close,
     _encode,
+    _flush,
     _open_encoder,
+    _same_picture,
     _sweep,
     clip_info,
     decoded_rgb,
@@ -169,7 +171,7 @@ def write_moving_pair(
     bg_rate, fg_rate = _as_fraction(src_fps), _as_fraction(fg_fps)
     bg_path, fg_path = folder / f"{name}.bg.mp4", folder / f"{name}.fg.mp4"
     labels: list[int] = []
-    bg_out = fg_out = None
+    bg_out = fg_out = bg_vs = fg_vs = None
     prev: np.ndarray | None = None
     i = 0
     bg_size = (0, 0)
@@ -181,8 +183,7 @@ def write_moving_pair(
                 bg_out, bg_vs = _open_encoder(bg_path, bg_size, bg_rate, bg_crf)
                 fg_out, fg_vs = _open_encoder(fg_path, fg_size, fg_rate, fg_crf)
             cur = src.astype(np.int16)
-            same = prev is not None and float(np.abs(cur - prev).mean()) < SAME_PICTURE
-            labels.append(labels[-1] if same else (labels[-1] + 1 if labels else 0))
+            labels.append(labels[-1] if _same_picture(cur, prev) else (labels[-1] + 1 if labels else 0))
             prev = cur
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(src), format="rgb24")
             frame.pts = k
@@ -193,14 +194,9 @@ def write_moving_pair(
                 crop.pts = i
                 _encode(fg_out, fg_vs, crop)
                 i += 1
-        if bg_out is None or fg_out is None:
-            raise ValueError(f"{name}: the source has no frames")
-        _encode(bg_out, bg_vs, None)
-        _encode(fg_out, fg_vs, None)
+        _flush(name, (bg_out, bg_vs), (fg_out, fg_vs))
     finally:
-        for out in (bg_out, fg_out):
-            if out is not None:
-                out.close()
+        _close(bg_out, fg_out)
     if i != len(frames):
         raise ValueError(f"{name}: wrote {i} of {len(frames)} fg frames (the source ended)")
     return MovingTruth(bg_path, fg_path, frames, placement, np.asarray(labels, np.int64), float(bg_rate),
