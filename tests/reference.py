@@ -79,13 +79,32 @@ def pasted(bg: Path, fg: Path, frames: np.ndarray, x: int, y: int, size: tuple[i
     return pasted_at(bg, fg, frames, [(x, y, *size) if size else (x, y, None, None)] * len(frames), fmt)
 
 
-def pasted_at(bg: Path, fg: Path, frames: np.ndarray, places: list[tuple[int, int, int | None, int | None]],
+def moved(plane: np.ndarray, dy: float, dx: float) -> np.ndarray:
+    """``plane`` moved by (dy, dx) of its own pixels: each output pixel is the linear interpolation of the two
+    (per axis) it falls between, read at (i - dy, j - dx), a pixel beyond the edge read as the edge's; rounded
+    half up."""
+    v = plane.astype(np.float64)
+    for axis, d in ((0, dy), (1, dx)):
+        n = v.shape[axis]
+        at = np.clip(np.arange(n) - d, 0, n - 1)
+        lo = np.floor(at).astype(int)
+        hi = np.minimum(lo + 1, n - 1)
+        t = (at - lo).reshape([-1, 1] if axis == 0 else [1, -1])
+        v = np.take(v, lo, axis) * (1 - t) + np.take(v, hi, axis) * t
+    top = np.iinfo(plane.dtype).max
+    return np.clip(np.floor(v + 0.5), 0, top).astype(plane.dtype)
+
+
+def pasted_at(bg: Path, fg: Path, frames: np.ndarray, places: list[tuple],
               fmt: str = "yuv420p") -> list[list[np.ndarray]]:
-    """`pasted` with a place of its own for each fg frame: (x, y, w, h), w and h None for fg's own size."""
+    """`pasted` with a place of its own for each fg frame: (x, y, w, h), w and h None for fg's own size, or
+    (x, y, w, h, dx, dy): fg's picture moved by (dx, dy) luma pixels (`moved`; chroma by half) before the
+    paste at the whole pixel (x, y)."""
     bgs, fgs = decode_planes(bg, fmt), decode_planes(fg, fmt)
     out = []
     for i, planes in enumerate(fgs[: len(frames)]):
-        x, y, w, h = places[i]
+        x, y, w, h, *shift = places[i]
+        dx, dy = shift or (0.0, 0.0)
         w, h = w or planes[0].shape[1], h or planes[0].shape[0]
         frame = [p.copy() for p in bgs[frames[i]]]
         ch, cw = frame[0].shape
@@ -95,6 +114,8 @@ def pasted_at(bg: Path, fg: Path, frames: np.ndarray, places: list[tuple[int, in
             s = 1 if k == 0 else 2
             if src.shape != (h // s, w // s):
                 src = resized(src, h // s, w // s, chroma=k > 0)
+            if dx or dy:
+                src = moved(src, dy / s, dx / s)
             sy, sx = (top - y) // s, (left - x) // s
             dst[top // s : top // s + rows // s, left // s : left // s + cols // s] = \
                 src[sy : sy + rows // s, sx : sx + cols // s]

@@ -32,12 +32,16 @@ def truth_alignment(truth, frames: np.ndarray | None = None) -> Alignment:
                      np.ones(len(frames), bool), placement=truth.placement, placement_mode="tracked")
 
 
-def places(truth) -> list[tuple[int, int, int, int]]:
-    """Each frame's pasted rectangle, worked out here: the region's top-left rounded half up, its size even."""
+def places(truth, placement: np.ndarray | None = None) -> list[tuple]:
+    """Each frame's pasted rectangle, worked out here: the region's top-left rounded half up, its size even, and
+    the picture moved by what the rounding left (`tests.reference.moved`) where that is 0.1 px or more."""
     out = []
-    for x, y, s in truth.placement:
+    for x, y, s in truth.placement if placement is None else placement:
         w, h = round(truth.fg_size[0] / s), round(truth.fg_size[1] / s)
-        out.append((int(np.floor(x + 0.5)), int(np.floor(y + 0.5)), w - w % 2, h - h % 2))
+        px, py = int(np.floor(x + 0.5)), int(np.floor(y + 0.5))
+        dx, dy = x - px, y - py
+        shift = (dx, dy) if max(abs(dx), abs(dy)) >= 0.1 else (0.0, 0.0)
+        out.append((px, py, w - w % 2, h - h % 2, *shift))
     return out
 
 
@@ -71,17 +75,29 @@ def test_the_blend_ramps_only_the_edges_visible_at_that_frame(pairs, tmp_path):
     plain = pasted_at(t.bg, t.fg, t.frames, places(t))
     bgs = decode_planes(t.bg)
     first, second = 5, 25  # a frame of each of the first two shots
-    x, y, w, h = places(t)[first]
+    x, y, w, h, *_ = places(t)[first]
     assert (x, y) == (0, 0)
     # hard: the canvas's edge (down to where the bottom edge's ramp begins)
     np.testing.assert_array_equal(got[first][0][: h - 8, 0], plain[first][0][: h - 8, 0])
-    x, y, w, h = places(t)[second]
+    x, y, w, h, *_ = places(t)[second]
     assert x > 0 and y > 0
     rows = slice(y + 8, y + h - 8)  # away from the corners, where the top and bottom ramps meet it
     fg_col = plain[second][0][rows, x].astype(np.float64)
     bg_col = bgs[t.frames[second]][0][rows, x].astype(np.float64)
     want = np.floor(bg_col + (0.5 / 8) * (fg_col - bg_col) + 0.5)
     np.testing.assert_array_equal(got[second][0][rows, x], want)
+
+
+def test_a_place_between_pixels_is_pasted_there_to_within_a_level(pairs, tmp_path):
+    """The pan's places moved by (0.3, -0.5) px (fg itself unchanged): each frame pasted at its whole pixel with
+    its picture moved by the rest, within one level of the NumPy paste of the picture moved bilinearly.
+    Planted fault it catches: the whole-pixel paste alone, up to half a pixel off (tens of levels at edges)."""
+    t = pairs["pan"]
+    placement = t.placement + np.array([0.3, -0.5, 0.0])
+    alignment = Alignment(Geometry(*placement[0]), 1.0, np.asarray(t.frames), np.ones(len(t.frames)),
+                          np.ones(len(t.frames), bool), placement=placement, placement_mode="tracked")
+    out = composite(t.bg, t.fg, tmp_path / "o.mkv", alignment, settings=FFV1, border=0)
+    assert_planes_within(decode_planes(out), pasted_at(t.bg, t.fg, t.frames, places(t, placement)), 1)
 
 
 def test_a_zoom_is_pasted_at_each_frames_size_to_within_a_level(pairs, tmp_path):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import av
 import numpy as np
+from scipy import ndimage
 
 from vidkompy.models import Alignment, Geometry
 
@@ -63,6 +64,27 @@ def placement_at(g: Geometry, size: tuple[int, int], canvas: tuple[int, int]) ->
 
 def _nearest(v: float) -> int:
     return math.floor(round(v, 4) + 0.5)
+
+
+# bg pixels: a moving placement whose place lies at least this far from its whole pixel is pasted shifted by the
+# remainder; below it (a still shot's fit noise) the whole-pixel paste stands, as for a fixed placement
+SUBPIXEL_FROM = 0.1
+
+
+def shifted(planes: list[np.ndarray], dx: float, dy: float, pix_fmt: str) -> list[np.ndarray]:
+    """fg's planes moved by (dx, dy) luma pixels (chroma by its share), bilinear, edges repeated.
+
+    The paste puts fg at a whole pixel; shifting its picture by the remainder puts
+    its content where the fit placed it. SciPy's spline shift at order 1 is the
+    bilinear one; it reads outside the picture as its edge (``mode="nearest"``).
+    """
+    fy, fx = chroma_factors(pix_fmt)
+    out = []
+    for k, plane in enumerate(planes):
+        sy, sx = (dy, dx) if k == 0 else (dy / fy, dx / fx)
+        moved = ndimage.shift(plane.astype(np.float32), (sy, sx), order=1, mode="nearest", prefilter=False)
+        out.append(np.clip(np.rint(moved), 0, np.iinfo(plane.dtype).max).astype(plane.dtype))
+    return out
 
 
 def edge_alpha(p: Placement, border: int) -> np.ndarray:
@@ -179,9 +201,10 @@ def yuv_planes(frame: av.VideoFrame) -> list[np.ndarray]:
 class Placer:
     """Each fg frame's blender: one for every frame when the placement is fixed, else one per placement.
 
-    A moving placement (`Alignment.placement`) pastes each fg frame at its own place,
-    rounded to the whole pixel as the fixed one is; a frame with no counterpart in bg
-    is held at the placement of the frame before it (after it, at the start).
+    A moving placement (`Alignment.placement`) pastes each fg frame at its own place:
+    at the nearest whole pixel, its picture shifted by the remainder (`shift`,
+    `shifted`); a frame with no counterpart in bg is held at the placement of the
+    frame before it (after it, at the start).
     """
 
     CACHE = 64  # blenders kept: a still shot reuses one, a pan makes one per frame
@@ -197,6 +220,17 @@ class Placer:
     @property
     def moving(self) -> bool:
         return self.rows is not None
+
+    def shift(self, i: int) -> tuple[float, float]:
+        """How far frame ``i``'s place lies from the whole pixel it is pasted at, (dx, dy); (0, 0) for a fixed
+        placement and below `SUBPIXEL_FROM`."""
+        if self.rows is None or i >= len(self.rows) or np.isnan(self.rows[i, 0]):
+            return 0.0, 0.0
+        x, y = round(float(self.rows[i, 0]), 4), round(float(self.rows[i, 1]), 4)
+        dx, dy = x - _nearest(x), y - _nearest(y)
+        if max(abs(dx), abs(dy)) < SUBPIXEL_FROM:
+            return 0.0, 0.0
+        return dx, dy
 
     def __call__(self, i: int) -> Blender:
         if self.rows is None or i >= len(self.rows) or np.isnan(self.rows[i, 0]):
