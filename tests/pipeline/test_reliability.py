@@ -156,8 +156,9 @@ def test_fg_that_is_not_part_of_bg_is_refused_with_its_confidence_and_force_comp
     """The refusal is the command line's (exit 4, one line). Forced (the library's ``force``, which --force
     sets: tests/test_options.py), the lossless output is what the reported alignment says, whatever it is
     worth: fg resized to each frame's scale and pasted at each frame's placement, to the nearest pixel with a
-    half rounding up and its picture moved by the rest (`tests.reference.moved`; a frame without a placement
-    held at the one before it), over the bg frames of its map, within a level of the NumPy paste. Planted
+    half rounding up and, where the placement moves, its picture moved by the rest (`tests.reference.moved`; a
+    frame without a placement held at the one before it), over the bg frames of its map, within a level of the
+    NumPy paste. Planted
     faults it catches: the output pasted a pixel off the alignment the run reports (which --json prints); a
     track that moves half a pixel a frame pasted with round-half-to-even, a pixel off the reported place at
     every other frame."""
@@ -172,10 +173,12 @@ def test_fg_that_is_not_part_of_bg_is_refused_with_its_confidence_and_force_comp
     forced = vidkompy.compose(pair.bg, other.fg, out, codec="ffv1", force=True, gpu=False, cache_dir=tmp_path / "c")
     doc = forced.alignment.as_json()
     assert doc["confidence"] < 0.8
-    def place(p: list[float]) -> tuple:  # the nearest pixel, a half rounding up; the picture moved by the rest
-        x, y = math.floor(p[0] + 0.5), math.floor(p[1] + 0.5)
-        shift = (p[0] - x, p[1] - y) if max(abs(p[0] - x), abs(p[1] - y)) >= 0.1 else (0.0, 0.0)
-        return x, y, *placed_size(other.fg, p[2]), *shift
+    moving = doc["placement_mode"] != "fixed"  # forced onto other footage, the search may or may not adopt one
+
+    def place(p: list[float]) -> tuple:  # the nearest pixel, a half rounding up; a moving one's picture moved
+        x, y = math.floor(p[0] + 0.5), math.floor(p[1] + 0.5)  # by the rest
+        off = max(abs(p[0] - x), abs(p[1] - y)) >= 0.1 and moving
+        return x, y, *placed_size(other.fg, p[2]), *((p[0] - x, p[1] - y) if off else (0.0, 0.0))
 
     places, last = [], [doc["x"], doc["y"], doc["scale"]]
     for p in doc["placement"]:
