@@ -44,7 +44,7 @@ from vidkompy.media.encoding import (
 from vidkompy.media.paths import atomic_output
 from vidkompy.media.probe import open_video, probe
 from vidkompy.models import Alignment, VideoInfo
-from vidkompy.overlay.masks import Placement, Placer, chroma_factors, placement, shifted, yuv_planes
+from vidkompy.overlay.masks import Placement, Placer, chroma_factors, placement, yuv_planes
 from vidkompy.progress import stage
 
 
@@ -206,11 +206,7 @@ def overlay_frames(fg_frames: Iterator[tuple[int, av.VideoFrame]], bg_frames: It
                 for plane, clean in zip(planes, pristine, strict=True):
                     np.copyto(plane, clean)
             saved, pasted = blender.save(pristine), True
-        fg_planes = yuv_planes(fg_picture(fg_frame, blender.p))
-        dx, dy = placer.shift(i)
-        if dx or dy:
-            fg_planes = shifted(fg_planes, dx, dy, lay.pix_fmt)
-        blender.paste(planes, saved, fg_planes)
+        blender.paste(planes, saved, placer.moved(i, yuv_planes(fg_picture(fg_frame, blender.p))))
         fg_time = _seconds(fg_frame)
         duration = float(fg_frame.duration * fg_frame.time_base) if fg_frame.duration and fg_frame.time_base else 0.0
         bg_frame.pts = fg_frame.pts

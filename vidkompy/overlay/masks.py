@@ -70,8 +70,9 @@ def _nearest(v: float) -> int:
 SUBPIXEL_FROM = 0.1
 
 
-def shifted(planes: list[np.ndarray], dx: float, dy: float, pix_fmt: str) -> list[np.ndarray]:
-    """fg's planes moved by (dx, dy) luma pixels (chroma by its share), bilinear, edges repeated.
+def shifted(planes: list[np.ndarray], dx: float, dy: float, chroma: tuple[int, int]) -> list[np.ndarray]:
+    """fg's planes moved by (dx, dy) luma pixels (chroma, subsampled by ``chroma`` = (vertical, horizontal),
+    by its share), bilinear, edges repeated.
 
     The paste puts fg at a whole pixel; moving its picture by the remainder (at
     most half a pixel each way) puts its content where the fit placed it. Our own
@@ -79,7 +80,7 @@ def shifted(planes: list[np.ndarray], dx: float, dy: float, pix_fmt: str) -> lis
     gives the same values: its spline machinery took 34 ms a 720p frame here,
     four times the frame's x264 encode.
     """
-    fy, fx = chroma_factors(pix_fmt)
+    fy, fx = chroma
     out = []
     for k, plane in enumerate(planes):
         sy, sx = (dy, dx) if k == 0 else (dy / fy, dx / fx)
@@ -219,9 +220,9 @@ class Placer:
     """Each fg frame's blender: one for every frame when the placement is fixed, else one per placement.
 
     A moving placement (`Alignment.placement`) pastes each fg frame at its own place:
-    at the nearest whole pixel, its picture shifted by the remainder (`shift`,
-    `shifted`); a frame with no counterpart in bg is held at the placement of the
-    frame before it (after it, at the start).
+    at the nearest whole pixel, its picture moved by the remainder (`moved`); a frame
+    with no counterpart in bg is held at the placement of the frame before it (after
+    it, at the start).
     """
 
     CACHE = 64  # blenders kept: a still shot reuses one, a pan makes one per frame
@@ -230,6 +231,7 @@ class Placer:
                  blend: bool, pix_fmt: str):
         self.size = alignment.active[2:] if alignment.active else fg_size
         self.canvas, self.border, self.blend, self.pix_fmt = canvas, border, blend, pix_fmt
+        self.chroma = chroma_factors(pix_fmt)  # once: each call makes a frame to ask PyAV
         self.fixed = Blender(placement_at(alignment.geometry, self.size, canvas), border, blend, pix_fmt)
         self.rows = None if alignment.placement is None else held(np.asarray(alignment.placement, np.float64))
         self._blenders: dict[Placement, Blender] = {self.fixed.p: self.fixed}
@@ -238,21 +240,29 @@ class Placer:
     def moving(self) -> bool:
         return self.rows is not None
 
-    def shift(self, i: int) -> tuple[float, float]:
-        """How far frame ``i``'s place lies from the whole pixel it is pasted at, (dx, dy); (0, 0) for a fixed
-        placement and below `SUBPIXEL_FROM`."""
+    def _row(self, i: int) -> np.ndarray | None:
+        """Frame ``i``'s own [x, y, scale]; None where the fixed placement holds."""
         if self.rows is None or i >= len(self.rows) or np.isnan(self.rows[i, 0]):
-            return 0.0, 0.0
-        x, y = round(float(self.rows[i, 0]), 4), round(float(self.rows[i, 1]), 4)
+            return None
+        return self.rows[i]
+
+    def moved(self, i: int, fg_planes: list[np.ndarray]) -> list[np.ndarray]:
+        """Frame ``i``'s fg planes, moved by how far its place lies from the whole pixel it is pasted at where that
+        is `SUBPIXEL_FROM` or more; as they are for a fixed placement."""
+        row = self._row(i)
+        if row is None:
+            return fg_planes
+        x, y = round(float(row[0]), 4), round(float(row[1]), 4)
         dx, dy = x - _nearest(x), y - _nearest(y)
         if max(abs(dx), abs(dy)) < SUBPIXEL_FROM:
-            return 0.0, 0.0
-        return dx, dy
+            return fg_planes
+        return shifted(fg_planes, dx, dy, self.chroma)
 
     def __call__(self, i: int) -> Blender:
-        if self.rows is None or i >= len(self.rows) or np.isnan(self.rows[i, 0]):
+        row = self._row(i)
+        if row is None:
             return self.fixed
-        p = placement_at(Geometry(*map(float, self.rows[i])), self.size, self.canvas)
+        p = placement_at(Geometry(*map(float, row)), self.size, self.canvas)
         blender = self._blenders.get(p)
         if blender is None:
             if len(self._blenders) >= self.CACHE:
